@@ -1,0 +1,114 @@
+"""The interface every data set with known generative factors speaks.
+
+Metrics and training pipelines only ever talk to this interface, so the procedural renderer, the real
+dSprites file and a user's own data set are interchangeable. All randomness comes from an explicit
+``numpy.random.Generator`` so results are reproducible for a seed.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class GroundTruthData(abc.ABC):
+    """A data set whose observations are a deterministic-or-noisy function of discrete factors."""
+
+    @property
+    @abc.abstractmethod
+    def factor_names(self) -> tuple[str, ...]:
+        """Names of the factors, in column order of a factor matrix."""
+
+    @property
+    @abc.abstractmethod
+    def factor_sizes(self) -> tuple[int, ...]:
+        """Number of distinct values of each factor."""
+
+    @property
+    @abc.abstractmethod
+    def observation_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of one observation."""
+
+    @abc.abstractmethod
+    def _render(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Observations for an already validated int matrix of factor classes."""
+
+    @property
+    def num_factors(self) -> int:
+        return len(self.factor_sizes)
+
+    def __len__(self) -> int:
+        """Number of distinct factor combinations."""
+        return int(np.prod(self.factor_sizes, dtype=np.int64))
+
+    def factor_index(self, factor: int | str) -> int:
+        """Column of a factor given by name or index; a clear error for an unknown one."""
+        if isinstance(factor, str):
+            if factor not in self.factor_names:
+                raise ValueError(f"unknown factor {factor!r}; known factors: {list(self.factor_names)}")
+            return self.factor_names.index(factor)
+        index = int(factor)
+        if not 0 <= index < self.num_factors:
+            raise ValueError(f"unknown factor index {factor}; this data set has factors 0..{self.num_factors - 1}")
+        return index
+
+    def sample_factors(self, num: int, rng: np.random.Generator) -> np.ndarray:
+        """``num`` factor vectors drawn uniformly and independently, int64 [num, num_factors]."""
+        num = _check_count(num)
+        columns = [rng.integers(0, size, size=num) for size in self.factor_sizes]
+        return np.stack(columns, axis=1).astype(np.int64) if columns else np.zeros((num, 0), np.int64)
+
+    def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Observations (float32 in [0, 1], [n, H, W, C]) for a matrix of factor classes."""
+        return self._render(self.validate_factors(factors), rng)
+
+    def sample(self, num: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``num`` random (factors, observations) pairs."""
+        factors = self.sample_factors(num, rng)
+        return factors, self._render(factors, rng)
+
+    def validate_factors(self, factors: np.ndarray | Sequence) -> np.ndarray:
+        """Checks shape, dtype and range of a factor matrix; returns it as int64."""
+        array = np.asarray(factors)
+        if array.ndim != 2 or array.shape[1] != self.num_factors:
+            raise ValueError(
+                f"factors must have shape [n, {self.num_factors}] (one column per factor "
+                f"{list(self.factor_names)}), got shape {array.shape}"
+            )
+        if array.size and not np.issubdtype(array.dtype, np.integer):
+            if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+                raise ValueError(f"factors must be integer class indices, got dtype {array.dtype} with non-integer values")
+        array = array.astype(np.int64)
+        sizes = np.asarray(self.factor_sizes)
+        bad = (array < 0) | (array >= sizes)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ValueError(
+                f"factor {self.factor_names[col]!r} value {array[row, col]} is out of range [0, {sizes[col] - 1}] (row {row})"
+            )
+        return array
+
+
+def _check_count(num: int) -> int:
+    if isinstance(num, bool) or int(num) != num or num < 0:
+        raise ValueError(f"number of samples must be a non-negative integer, got {num!r}")
+    return int(num)
+
+
+def check_images(images: np.ndarray, name: str = "images") -> np.ndarray:
+    """Validates a batch of images (rank 4, real-valued, finite, in [0, 1]) and returns it as float32."""
+    array = np.asarray(images)
+    if array.ndim != 4:
+        raise ValueError(f"{name} must be 4-D [batch, height, width, channels], got shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
+        raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    array = array.astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contain NaN or infinite values")
+    if array.size and (array.min() < 0.0 or array.max() > 1.0):
+        raise ValueError(f"{name} must lie in [0, 1], got values in [{array.min():g}, {array.max():g}]")
+    return array
