@@ -1,0 +1,311 @@
+"""BetaVAE: a Keras 3 model whose loss is written in TensorFlow Probability distributions.
+
+The networks produce tensors; the model turns them into ``tfd`` distributions — posterior q(z|x),
+prior p(z), likelihood p(x|z) — and minimises
+
+    loss = −E_q[log p(x|z)] + β · KL(q(z|x) ‖ p(z))                      (Higgins et al. 2017)
+    loss = −E_q[log p(x|z)] + γ · |KL(q(z|x) ‖ p(z)) − C(step)|           (Burgess et al. 2018)
+
+with the reconstruction term summed over pixels and averaged over the batch, and the KL summed over
+latent dimensions and averaged over the batch. That reduction fixes what β means: β = 1 is the ELBO of
+a plain VAE, whatever the image size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfbetavae.data.ground_truth import check_images
+from tfbetavae.networks import Decoder, Encoder, validate_image_shape
+
+tfd = tfp.distributions
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+# exp(±15) keeps variances inside float32's comfortable range: no overflow in exp, no zero scale.
+LOG_VARIANCE_RANGE = (-15.0, 15.0)
+ACTIVE_KL_THRESHOLD = 0.01  # nats; a dimension whose average KL is below this carries no information
+
+
+class _VectorMean(keras.metrics.Metric):
+    """Running mean of a vector (here: the KL of each latent dimension)."""
+
+    def __init__(self, size: int, name: str = "vector_mean", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable(shape=(size,), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, values):
+        values = tf.reshape(tf.cast(values, self.dtype), (-1, self.total.shape[0]))
+        self.total.assign_add(tf.reduce_sum(values, axis=0))
+        self.count.assign_add(tf.cast(tf.shape(values)[0], self.dtype))
+
+    def result(self):
+        return tf.math.divide_no_nan(self.total, self.count)
+
+
+def _check_non_negative(name: str, value: float) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if math.isnan(value) or math.isinf(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+@keras.saving.register_keras_serializable(package="tfbetavae")
+class BetaVAE(keras.Model):
+    """β-VAE with its own ``train_step``/``test_step``, so ``model.fit(dataset)`` works with any callback.
+
+    Args:
+        latent_dim: number of latent dimensions.
+        input_shape: (height, width, channels); height and width multiples of 16.
+        beta: weight of the KL term (1 = plain VAE). Ignored when ``capacity`` is set.
+        likelihood: ``"bernoulli"`` (binary-ish images, e.g. dSprites) or ``"gaussian"`` (fixed scale).
+        capacity: Burgess et al.'s C_max in nats; enables loss = rec + γ·|KL − C(step)|.
+        capacity_steps: steps over which C rises linearly from 0 to C_max.
+        gamma: weight of the capacity term.
+        kernel_sizes: kernels of the four encoder convolutions (disentanglement_lib uses (4, 4, 2, 2)).
+        observation_scale: standard deviation of the Gaussian likelihood.
+        seed: seed of the sampling noise in training.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 10,
+        input_shape: Sequence[int] = (64, 64, 1),
+        beta: float = 4.0,
+        likelihood: str = "bernoulli",
+        capacity: float | None = None,
+        capacity_steps: int = 100_000,
+        gamma: float = 1000.0,
+        kernel_sizes: Sequence[int] = (4, 4, 4, 4),
+        observation_scale: float = 0.1,
+        seed: int | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be an integer >= 1, got {latent_dim!r}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        if isinstance(capacity_steps, bool) or int(capacity_steps) != capacity_steps or capacity_steps < 1:
+            raise ValueError(f"capacity_steps must be an integer >= 1, got {capacity_steps!r}")
+        self.latent_dim = int(latent_dim)
+        self.image_shape = validate_image_shape(input_shape)
+        self.beta = _check_non_negative("beta", beta)
+        self.likelihood_name = likelihood
+        self.capacity = None if capacity is None else _check_non_negative("capacity", capacity)
+        self.capacity_steps = int(capacity_steps)
+        self.gamma = _check_non_negative("gamma", gamma)
+        self.observation_scale = _check_non_negative("observation_scale", observation_scale)
+        if self.observation_scale == 0:
+            raise ValueError("observation_scale must be > 0")
+        self.seed = seed
+        self.encoder = Encoder(self.latent_dim, self.image_shape, kernel_sizes, name="encoder")
+        self.decoder = Decoder(self.latent_dim, self.image_shape, name="decoder")
+        self.seed_generator = keras.random.SeedGenerator(seed, name="sampling_seed")
+        # Steps taken so far; a variable so the capacity schedule survives checkpoints and resume.
+        self.step_counter = self.add_weight(
+            shape=(), initializer="zeros", dtype="int64", trainable=False, name="step_counter"
+        )
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.kl_per_dim_tracker = _VectorMean(self.latent_dim, name="kl_per_dim")
+        self.build((None, *self.image_shape))
+
+    # ----------------------------------------------------------------- building and config
+    def build(self, input_shape=None):
+        """Creates every weight now: fit() never calls the model, and saving/export need it built."""
+        if self.built:
+            return
+        images = tf.zeros((1, *self.image_shape))
+        mean, _ = self.encoder(images)
+        self.decoder(mean)
+        self.built = True
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "latent_dim": self.latent_dim,
+            "input_shape": list(self.image_shape),
+            "beta": self.beta,
+            "likelihood": self.likelihood_name,
+            "capacity": self.capacity,
+            "capacity_steps": self.capacity_steps,
+            "gamma": self.gamma,
+            "kernel_sizes": list(self.encoder.kernel_sizes),
+            "observation_scale": self.observation_scale,
+            "seed": self.seed,
+        }
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker, self.kl_per_dim_tracker]
+
+    # ----------------------------------------------------------------- distributions
+    def _moments(self, images, training=False):
+        mean, log_variance = self.encoder(images, training=training)
+        return mean, tf.clip_by_value(log_variance, *LOG_VARIANCE_RANGE)
+
+    @staticmethod
+    def _gaussian(mean, log_variance) -> tfd.Distribution:
+        return tfd.Independent(tfd.Normal(loc=mean, scale=tf.exp(0.5 * log_variance)), reinterpreted_batch_ndims=1)
+
+    def posterior(self, images) -> tfd.Distribution:
+        """q(z|x): a diagonal Gaussian over the latent code, batch shape [B], event shape [latent_dim]."""
+        return self._gaussian(*self._moments(images))
+
+    @property
+    def prior(self) -> tfd.Distribution:
+        """p(z): the standard normal over the latent code."""
+        zeros = tf.zeros((self.latent_dim,))
+        return tfd.Independent(tfd.Normal(loc=zeros, scale=tf.ones_like(zeros)), reinterpreted_batch_ndims=1)
+
+    def _likelihood_from_params(self, params) -> tfd.Distribution:
+        if self.likelihood_name == "bernoulli":
+            pixels = tfd.Bernoulli(logits=params, dtype=params.dtype)
+        else:
+            pixels = tfd.Normal(loc=params, scale=tf.cast(self.observation_scale, params.dtype))
+        return tfd.Independent(pixels, reinterpreted_batch_ndims=3)
+
+    def likelihood(self, codes) -> tfd.Distribution:
+        """p(x|z): independent Bernoulli (or Gaussian) pixels, event shape [H, W, C]."""
+        return self._likelihood_from_params(self.decoder(codes))
+
+    def _mean_image(self, params):
+        return tf.sigmoid(params) if self.likelihood_name == "bernoulli" else params
+
+    # ----------------------------------------------------------------- loss
+    def capacity_target(self):
+        """C(step) of the capacity schedule (0 when capacity is off)."""
+        if self.capacity is None:
+            return tf.constant(0.0)
+        progress = tf.cast(self.step_counter, tf.float32) / float(self.capacity_steps)
+        return self.capacity * tf.minimum(progress, 1.0)
+
+    def compute_terms(self, images, training: bool = False) -> dict:
+        """Loss, reconstruction and KL (batch means) and the KL of each dimension [B, latent_dim]."""
+        mean, log_variance = self._moments(images, training=training)
+        posterior = self._gaussian(mean, log_variance)
+        seed = tf.cast(self.seed_generator.next(), tf.int32)
+        codes = posterior.sample(seed=seed)
+        likelihood = self._likelihood_from_params(self.decoder(codes, training=training))
+        reconstruction = -tf.reduce_mean(likelihood.log_prob(images))
+        kl_per_dim = tfd.kl_divergence(posterior.distribution, self.prior.distribution)
+        kl = tf.reduce_mean(tf.reduce_sum(kl_per_dim, axis=-1))
+        if self.capacity is None:
+            loss = reconstruction + self.beta * kl
+        else:
+            loss = reconstruction + self.gamma * tf.abs(kl - self.capacity_target())
+        return {"loss": loss, "reconstruction": reconstruction, "kl": kl, "kl_per_dim": kl_per_dim}
+
+    @staticmethod
+    def _images_from(data):
+        """Accepts batches of images, (images, anything) tuples, or dicts with an 'image(s)' key."""
+        if isinstance(data, dict):
+            for key in ("images", "image"):
+                if key in data:
+                    data = data[key]
+                    break
+            else:
+                raise ValueError(f"a dict batch needs an 'image' or 'images' key, got keys {sorted(data)}")
+        while isinstance(data, (tuple, list)):
+            data = data[0]
+        return tf.cast(data, tf.float32)
+
+    def _record(self, terms) -> dict:
+        self.loss_tracker.update_state(terms["loss"])
+        self.reconstruction_tracker.update_state(terms["reconstruction"])
+        self.kl_tracker.update_state(terms["kl"])
+        self.kl_per_dim_tracker.update_state(terms["kl_per_dim"])
+        logs = {
+            "loss": self.loss_tracker.result(),
+            "reconstruction": self.reconstruction_tracker.result(),
+            "kl": self.kl_tracker.result(),
+            "active_dims": tf.reduce_sum(
+                tf.cast(self.kl_per_dim_tracker.result() > ACTIVE_KL_THRESHOLD, tf.float32)
+            ),
+        }
+        if self.capacity is not None:
+            logs["capacity"] = self.capacity_target()
+        return logs
+
+    def train_step(self, data):
+        images = self._images_from(data)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(images, training=True)
+            # Gradients are summed across replicas, so each replica contributes loss / replicas.
+            scaled_loss = terms["loss"] / replicas
+        gradients = tape.gradient(scaled_loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        self.step_counter.assign_add(1)
+        return self._record(terms)
+
+    def test_step(self, data):
+        return self._record(self.compute_terms(self._images_from(data), training=False))
+
+    # ----------------------------------------------------------------- tensors in, tensors out
+    def call(self, images, training=False):
+        """Reconstruction (mean image) decoded from the posterior mean."""
+        mean, _ = self._moments(images, training=training)
+        return self._mean_image(self.decoder(mean, training=training))
+
+    def _checked(self, images):
+        if isinstance(images, tf.Tensor) and not tf.executing_eagerly():
+            return tf.cast(images, tf.float32)
+        array = check_images(images)
+        if tuple(array.shape[1:]) != self.image_shape:
+            raise ValueError(f"images must have shape [batch, {', '.join(map(str, self.image_shape))}], got {array.shape}")
+        return tf.convert_to_tensor(array)
+
+    def _check_codes(self, codes):
+        array = np.asarray(codes, dtype=np.float32)
+        if array.ndim != 2 or array.shape[1] != self.latent_dim:
+            raise ValueError(f"codes must have shape [batch, {self.latent_dim}], got {array.shape}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError("codes contain NaN or infinite values")
+        return tf.convert_to_tensor(array)
+
+    @tf.function(reduce_retracing=True)
+    def _encode_graph(self, images):
+        return self._moments(images)
+
+    @tf.function(reduce_retracing=True)
+    def _decode_graph(self, codes):
+        return self._mean_image(self.decoder(codes))
+
+    def encode(self, images, return_log_variance: bool = False):
+        """Posterior mean [B, latent_dim] (and log-variance when asked) of a batch of images in [0, 1]."""
+        mean, log_variance = self._encode_graph(self._checked(images))
+        return (mean, log_variance) if return_log_variance else mean
+
+    def decode(self, codes):
+        """Mean image [B, H, W, C] (pixel probabilities for Bernoulli) for a batch of codes."""
+        return self._decode_graph(self._check_codes(codes))
+
+    def reconstruct(self, images):
+        """decode(encode(images)): the mean reconstruction."""
+        return self._decode_graph(self._encode_graph(self._checked(images))[0])
+
+    def sample(self, num: int, seed: int | None = None):
+        """``num`` images decoded from codes drawn from the prior."""
+        if isinstance(num, bool) or int(num) != num or num < 1:
+            raise ValueError(f"num must be a positive integer, got {num!r}")
+        codes = self.prior.sample(int(num), seed=seed)
+        return self._decode_graph(codes)
+
+    def kl_per_dimension(self, images) -> np.ndarray:
+        """Average KL of each latent dimension over ``images``: which dimensions are in use."""
+        mean, log_variance = self._encode_graph(self._checked(images))
+        kl = tfd.kl_divergence(self._gaussian(mean, log_variance).distribution, self.prior.distribution)
+        return tf.reduce_mean(kl, axis=0).numpy()
