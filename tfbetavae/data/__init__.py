@@ -9,9 +9,23 @@ from tfbetavae.data.dsprites import (
     tfds_manual_path,
 )
 from tfbetavae.data.ground_truth import GroundTruthData, check_images
+from tfbetavae.data.pipeline import (
+    array_dataset,
+    dataset_pipeline,
+    ground_truth_dataset,
+    image_folder_dataset,
+    training_dataset,
+)
+from tfbetavae.data.tfds import tfds_dataset
 
 __all__ = [
     "DSpritesArrays",
+    "array_dataset",
+    "dataset_pipeline",
+    "ground_truth_dataset",
+    "image_folder_dataset",
+    "training_dataset",
+    "tfds_dataset",
     "GroundTruthData",
     "ProceduralDSprites",
     "check_images",

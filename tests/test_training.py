@@ -1,0 +1,101 @@
+"""Training runs and the `tfbetavae train` command: run folder, atomic checkpoints, resume."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from tfbetavae import BetaVAE, train
+from tfbetavae.cli import main
+
+
+class _CrashAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def test_interrupted_run_resumes_from_last_epoch(tmp_path, sprites):
+    run = tmp_path / "run"
+    model = BetaVAE(latent_dim=4, capacity=10.0, capacity_steps=40, seed=0)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(model, sprites, steps=40, batch_size=8, steps_per_epoch=10, run_dir=run,
+              callbacks=[_CrashAfterEpoch(1)], verbose=0)
+    assert (run / "checkpoints" / "last.keras").exists() and not (run / "model.keras").exists()
+    resumed = BetaVAE(latent_dim=4, capacity=10.0, capacity_steps=40, seed=0)
+    history = train(resumed, sprites, steps=40, batch_size=8, steps_per_epoch=10, run_dir=run, verbose=0)
+    assert len(history.history["loss"]) == 2  # epochs 3 and 4 only
+    assert int(resumed.step_counter.numpy()) == 40
+    assert int(resumed.optimizer.iterations.numpy()) == 40
+    assert float(resumed.capacity_target()) == pytest.approx(10.0)
+    assert (run / "model.keras").exists()
+    assert len((run / "history.csv").read_text().strip().splitlines()) == 1 + 4
+
+
+def test_finished_run_is_never_overwritten(tmp_path, sprites):
+    run = tmp_path / "run"
+    train(BetaVAE(latent_dim=2, seed=0), sprites, steps=2, batch_size=4, run_dir=run, verbose=0)
+    before = (run / "model.keras").read_bytes()
+    with pytest.raises(FileExistsError, match="finished run"):
+        train(BetaVAE(latent_dim=2, seed=1), sprites, steps=2, batch_size=4, run_dir=run, verbose=0)
+    assert (run / "model.keras").read_bytes() == before
+
+
+def test_atomic_save_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    from tfbetavae.training import atomic_save
+
+    model = BetaVAE(latent_dim=2, input_shape=(16, 16, 1))
+    path = atomic_save(model, tmp_path / "m.keras")
+    before = path.read_bytes()
+
+    def broken_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save(model, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
+
+
+def test_bad_training_arguments(sprites):
+    with pytest.raises(ValueError, match="steps"):
+        train(BetaVAE(latent_dim=2), sprites, steps=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        train(BetaVAE(latent_dim=2), sprites, steps=1, learning_rate=-1.0)
+
+
+def test_train_command_writes_a_run_folder(tmp_path, capsys):
+    out = tmp_path / "cli_run"
+    code = main(["train", "--steps", "6", "--steps-per-epoch", "3", "--batch-size", "8", "--latent-dim", "3",
+                 "--beta", "2", "--out", str(out)])
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["beta"] == 2.0 and config["steps"] == 6 and config["data"] == "dsprites"
+    loaded = keras.models.load_model(out / "model.keras")
+    assert loaded.latent_dim == 3 and int(loaded.step_counter.numpy()) == 6
+    assert any((out / "logs").rglob("*tfevents*"))
+    assert "Training summary" in capsys.readouterr().out
+
+
+def test_train_command_on_an_image_folder(tmp_path):
+    from PIL import Image
+
+    for i in range(8):
+        Image.fromarray((np.random.default_rng(i).random((20, 20)) * 255).astype(np.uint8)).save(tmp_path / f"{i}.png")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path), "--image-size", "16,16", "--steps", "2", "--batch-size", "4",
+                 "--latent-dim", "2", "--out", str(out)]) == 0
+    assert keras.models.load_model(out / "model.keras").image_shape == (16, 16, 1)
+
+
+def test_train_command_errors_are_clear(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "r")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["train", "--beta", "-2", "--out", str(tmp_path / "r2")]) == 2
+    assert "beta" in capsys.readouterr().err

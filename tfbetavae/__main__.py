@@ -1,0 +1,5 @@
+import sys
+
+from tfbetavae.cli import main
+
+sys.exit(main())

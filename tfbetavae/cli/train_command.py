@@ -1,0 +1,95 @@
+"""``tfbetavae train``: train a β-VAE into a resumable run folder."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model settings shared by the commands that build models (train, tune)."""
+    parser.add_argument("--latent-dim", type=int, default=10)
+    parser.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli")
+    parser.add_argument("--capacity", type=float, default=None, help="Burgess et al. C_max (nats); enables capacity")
+    parser.add_argument("--capacity-steps", type=int, default=100_000, help="steps over which C rises to C_max")
+    parser.add_argument("--gamma", type=float, default=1000.0, help="weight of |KL - C| with --capacity")
+    parser.add_argument("--kernel-sizes", default="4,4,4,4", help="encoder kernels, e.g. 4,4,2,2")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", default="dsprites",
+        help="dsprites (procedural, or $TFBETAVAE_DSPRITES), a dSprites .npz/.hdf5, an image folder, or tfds:NAME",
+    )
+    parser.add_argument("--tfds-data-dir", default=None, help="TFDS data_dir for --data tfds:NAME (offline)")
+    parser.add_argument("--image-size", default="64,64", help="H,W for image folders")
+    parser.add_argument("--channels", type=int, default=1, help="channels for image folders (1 or 3)")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="train a β-VAE", description=__doc__)
+    add_data_arguments(parser)
+    add_model_arguments(parser)
+    parser.add_argument("--beta", type=float, default=4.0)
+    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps-per-epoch", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="run folder (re-running with the same folder resumes)")
+    parser.set_defaults(run=run)
+
+
+def parse_ints(text: str, name: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated integers, got {text!r}") from None
+
+
+def build_source(args):
+    """The data source and the image shape the model needs for it."""
+    from tfbetavae.data.pipeline import image_folder_dataset
+    from tfbetavae.data.sources import has_factors, resolve_data
+
+    source = resolve_data(args.data, args.tfds_data_dir)
+    if has_factors(source):
+        return source, source.observation_shape
+    if isinstance(source, str) or hasattr(source, "__fspath__"):
+        size = parse_ints(args.image_size, "--image-size")
+        return image_folder_dataset(source, size, args.channels, repeat=False).unbatch(), (*size, args.channels)
+    shape = tuple(source.element_spec.shape)
+    return source, shape
+
+
+def run(args) -> int:
+    import keras
+
+    from tfbetavae.model import BetaVAE
+    from tfbetavae.training import train
+
+    keras.utils.set_random_seed(args.seed)
+    source, shape = build_source(args)
+    model = BetaVAE(
+        latent_dim=args.latent_dim, input_shape=shape, beta=args.beta, likelihood=args.likelihood,
+        capacity=args.capacity, capacity_steps=args.capacity_steps, gamma=args.gamma,
+        kernel_sizes=parse_ints(args.kernel_sizes, "--kernel-sizes"), seed=args.seed,
+    )
+    history = train(
+        model, source, steps=args.steps, batch_size=args.batch_size, run_dir=args.out,
+        steps_per_epoch=args.steps_per_epoch, seed=args.seed, learning_rate=args.learning_rate,
+        extra_config={"data": args.data},
+    )
+    print_summary(history.history, args.out)
+    return 0
+
+
+def print_summary(history: dict, run_dir) -> None:
+    if not history.get("loss"):
+        print(f"Run already complete: {run_dir}")
+        return
+    first, last = {k: v[0] for k, v in history.items()}, {k: v[-1] for k, v in history.items()}
+    print("\nTraining summary (first epoch -> last epoch):")
+    for key in ("loss", "reconstruction", "kl", "active_dims", "capacity"):
+        if key in last:
+            print(f"  {key:15s} {first[key]:10.3f} -> {last[key]:10.3f}")
+    print(f"Run folder: {run_dir} (model.keras, checkpoints/, logs/ for TensorBoard)")

@@ -1,0 +1,128 @@
+"""Training runs: a run folder with config, TensorBoard logs, atomic checkpoints and resume.
+
+Layout of ``run_dir``::
+
+    config.json            what was asked for (model config + training settings)
+    model.keras            the final model (written atomically)
+    checkpoints/last.keras the model after the latest epoch (written atomically)
+    backup/                Keras BackupAndRestore state: re-running resumes where a killed run stopped
+    logs/                  TensorBoard event files
+    history.csv            one row per epoch
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import keras
+
+from tfbetavae.data.pipeline import training_dataset
+from tfbetavae.model import BetaVAE
+
+DEFAULT_LEARNING_RATE = 5e-4
+
+
+def atomic_save(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Saves a ``.keras`` file via a temporary file and a rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".keras", dir=path.parent)
+    os.close(handle)
+    try:
+        model.save(temporary)
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; a saved model is an ordinary file
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def atomic_write_json(data: dict, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    os.replace(temporary, path)
+    return path
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Writes the model to ``path`` after every epoch, atomically (ModelCheckpoint writes in place)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        atomic_save(self.model, self.path)
+
+
+def compile_model(model: BetaVAE, learning_rate: float = DEFAULT_LEARNING_RATE, jit_compile="auto") -> BetaVAE:
+    if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
+    return model
+
+
+def train(
+    model: BetaVAE,
+    data,
+    steps: int,
+    batch_size: int = 64,
+    run_dir: str | os.PathLike | None = None,
+    steps_per_epoch: int | None = None,
+    seed: int = 0,
+    learning_rate: float = DEFAULT_LEARNING_RATE,
+    callbacks: list | None = None,
+    verbose="auto",
+    extra_config: dict | None = None,
+) -> keras.callbacks.History:
+    """Trains ``model`` for ``steps`` batches of ``data`` (any source ``training_dataset`` accepts).
+
+    With ``run_dir`` the run is logged, checkpointed and resumable: running the same call again after
+    an interruption continues from the last finished epoch instead of starting over.
+    """
+    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    steps_per_epoch = int(steps_per_epoch or min(int(steps), 500))
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}")
+    epochs = math.ceil(int(steps) / steps_per_epoch)
+    if not model.compiled:
+        compile_model(model, learning_rate)
+    dataset = training_dataset(data, batch_size=batch_size, seed=seed)
+    callbacks = list(callbacks or [])
+    if run_dir is not None:
+        run = Path(run_dir)
+        if (run / "model.keras").exists() and not (run / "backup").exists():
+            raise FileExistsError(f"{run} already holds a finished run (model.keras); choose another run folder")
+        run.mkdir(parents=True, exist_ok=True)
+        config = {
+            "model": model.get_config(),
+            "steps": int(steps),
+            "batch_size": int(batch_size),
+            "steps_per_epoch": steps_per_epoch,
+            "seed": int(seed),
+            "learning_rate": float(learning_rate),
+            **(extra_config or {}),
+        }
+        atomic_write_json(config, run / "config.json")
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(run / "backup")),
+            keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
+            keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
+            AtomicCheckpoint(run / "checkpoints" / "last.keras"),
+            *callbacks,
+        ]
+    history = model.fit(
+        dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False
+    )
+    if run_dir is not None:
+        atomic_save(model, Path(run_dir) / "model.keras")
+    return history
+
