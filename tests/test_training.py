@@ -99,3 +99,46 @@ def test_train_command_errors_are_clear(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["train", "--beta", "-2", "--out", str(tmp_path / "r2")]) == 2
     assert "beta" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, sprites):
+    run = tmp_path / "run"
+
+    class PoisonAtStep5(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if int(self.model.step_counter.numpy()) == 4:
+                kernel = self.model.encoder.moments.kernel
+                kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+    with pytest.raises(FloatingPointError, match="loss is nan at step 5 .epoch 3, batch 1"):
+        train(BetaVAE(latent_dim=2, seed=0), sprites, steps=8, batch_size=4, steps_per_epoch=2, run_dir=run,
+              callbacks=[PoisonAtStep5()], verbose=0)
+    checkpoint = keras.models.load_model(run / "checkpoints" / "last.keras")
+    assert int(checkpoint.step_counter.numpy()) == 4
+    assert all(np.isfinite(w.numpy()).all() for w in checkpoint.weights)
+    assert not (run / "model.keras").exists()
+    resumed = BetaVAE(latent_dim=2, seed=0)
+    train(resumed, sprites, steps=8, batch_size=4, steps_per_epoch=2, run_dir=run, verbose=0)
+    assert int(resumed.step_counter.numpy()) == 8
+    assert all(np.isfinite(w.numpy()).all() for w in resumed.weights)
+
+
+def test_same_seed_gives_same_weights():
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np
+from tfbetavae import BetaVAE, dsprites
+from tfbetavae.training import make_deterministic, train
+weights = []
+for _ in range(2):
+    make_deterministic(7)
+    model = BetaVAE(latent_dim=3, seed=7)
+    train(model, dsprites(), steps=5, batch_size=8, seed=7, verbose=0)
+    weights.append(np.concatenate([w.numpy().ravel() for w in model.trainable_weights]))
+print('SAME' if np.array_equal(*weights) else 'DIFFERENT', np.abs(weights[0] - weights[1]).max())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "SAME" in out.stdout, out.stdout

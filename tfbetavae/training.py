@@ -62,6 +62,38 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         atomic_save(self.model, self.path)
 
 
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training with an error naming the step as soon as the loss is NaN or infinite.
+
+    It raises during the batch, before the epoch-end callbacks run, so the last good checkpoint and
+    backup are never overwritten by a broken model.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            step = int(self.model.step_counter.numpy()) if hasattr(self.model, "step_counter") else batch + 1
+            raise FloatingPointError(
+                f"training stopped: loss is {loss} at step {step} (epoch {self._epoch + 1}, batch {batch + 1}); "
+                "the last checkpoint is kept. Lower the learning rate or check the data."
+            )
+
+
+def make_deterministic(seed: int) -> None:
+    """Same seed, same weights on CPU: seeds Python, numpy and TF, and turns on TF's op determinism."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
+
+
 def compile_model(model: BetaVAE, learning_rate: float = DEFAULT_LEARNING_RATE, jit_compile="auto") -> BetaVAE:
     if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
         raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
@@ -96,7 +128,7 @@ def train(
     if not model.compiled:
         compile_model(model, learning_rate)
     dataset = training_dataset(data, batch_size=batch_size, seed=seed)
-    callbacks = list(callbacks or [])
+    callbacks = [StopOnNonFiniteLoss(), *(callbacks or [])]
     if run_dir is not None:
         run = Path(run_dir)
         if (run / "model.keras").exists() and not (run / "backup").exists():
@@ -113,11 +145,12 @@ def train(
         }
         atomic_write_json(config, run / "config.json")
         callbacks = [
+            callbacks[0],
             keras.callbacks.BackupAndRestore(str(run / "backup")),
             keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
             keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
             AtomicCheckpoint(run / "checkpoints" / "last.keras"),
-            *callbacks,
+            *callbacks[1:],
         ]
     history = model.fit(
         dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False

@@ -35,6 +35,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--steps-per-epoch", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--deterministic", action="store_true", help="TF op determinism: same seed, same weights")
     parser.add_argument("--out", required=True, help="run folder (re-running with the same folder resumes)")
     parser.set_defaults(run=run)
 
@@ -65,9 +66,12 @@ def run(args) -> int:
     import keras
 
     from tfbetavae.model import BetaVAE
-    from tfbetavae.training import train
+    from tfbetavae.training import make_deterministic, train
 
-    keras.utils.set_random_seed(args.seed)
+    if args.deterministic:
+        make_deterministic(args.seed)
+    else:
+        keras.utils.set_random_seed(args.seed)
     source, shape = build_source(args)
     model = BetaVAE(
         latent_dim=args.latent_dim, input_shape=shape, beta=args.beta, likelihood=args.likelihood,
