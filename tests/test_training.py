@@ -142,3 +142,14 @@ print('SAME' if np.array_equal(*weights) else 'DIFFERENT', np.abs(weights[0] - w
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "SAME" in out.stdout, out.stdout
+
+
+def test_strategy_names_are_checked(monkeypatch):
+    from tfbetavae.training import make_strategy, worker_role
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        make_strategy("multiworker")
+    with pytest.raises(ValueError, match="unknown strategy 'tpu'"):
+        make_strategy("tpu")
+    assert worker_role(make_strategy("default")) == ("chief", 0, True)

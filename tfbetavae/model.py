@@ -49,6 +49,11 @@ class _VectorMean(keras.metrics.Metric):
         return tf.math.divide_no_nan(self.total, self.count)
 
 
+def _multi_worker(strategy) -> bool:
+    extended = strategy.extended
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and extended._in_multi_worker_mode()
+
+
 def _check_non_negative(name: str, value: float) -> float:
     try:
         value = float(value)
@@ -237,6 +242,9 @@ class BetaVAE(keras.Model):
         }
         if self.capacity is not None:
             logs["capacity"] = self.capacity_target()
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras reduces multi-worker logs with strategy.reduce(MEAN, axis=0), which needs rank >= 1.
+            logs = {key: tf.reshape(value, [1]) for key, value in logs.items()}
         return logs
 
     def train_step(self, data):

@@ -94,6 +94,44 @@ def make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+def make_strategy(name: str = "default"):
+    """``default`` (one device), ``mirrored`` (all local GPUs/devices) or ``multiworker`` (TF_CONFIG cluster).
+
+    Create it before anything else touches TensorFlow, then build and compile the model in its scope.
+    """
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError("strategy 'multiworker' needs the TF_CONFIG environment variable (cluster and task)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}; choose one of {STRATEGIES}")
+
+
+def worker_role(strategy=None) -> tuple[str, int, bool]:
+    """(task type, task id, is_chief) of this process; a single process is its own chief."""
+    resolver = getattr(strategy or _current_strategy(), "cluster_resolver", None)
+    task_type, task_id = getattr(resolver, "task_type", None), getattr(resolver, "task_id", None)
+    if task_type is None:
+        return "chief", 0, True
+    cluster = resolver.cluster_spec().as_dict()
+    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in cluster)
+    return task_type, int(task_id or 0), is_chief
+
+
+def _current_strategy():
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy()
+
+
 def compile_model(model: BetaVAE, learning_rate: float = DEFAULT_LEARNING_RATE, jit_compile="auto") -> BetaVAE:
     if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
         raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
@@ -129,6 +167,10 @@ def train(
         compile_model(model, learning_rate)
     dataset = training_dataset(data, batch_size=batch_size, seed=seed)
     callbacks = [StopOnNonFiniteLoss(), *(callbacks or [])]
+    task_type, task_id, is_chief = worker_role(model.distribute_strategy)
+    if run_dir is not None and not is_chief:
+        # Only the chief writes the run folder; other workers keep their own backup for resume.
+        run_dir = Path(run_dir) / "workers" / f"{task_type}_{task_id}"
     if run_dir is not None:
         run = Path(run_dir)
         if (run / "model.keras").exists() and not (run / "backup").exists():

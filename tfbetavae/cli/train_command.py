@@ -36,6 +36,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--deterministic", action="store_true", help="TF op determinism: same seed, same weights")
+    parser.add_argument(
+        "--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+        help="tf.distribute strategy; multiworker reads TF_CONFIG. --batch-size is the global batch",
+    )
     parser.add_argument("--out", required=True, help="run folder (re-running with the same folder resumes)")
     parser.set_defaults(run=run)
 
@@ -66,18 +70,21 @@ def run(args) -> int:
     import keras
 
     from tfbetavae.model import BetaVAE
-    from tfbetavae.training import make_deterministic, train
+    from tfbetavae.training import compile_model, make_deterministic, make_strategy, train
 
+    strategy = make_strategy(args.strategy)  # first: multi-worker setup must precede other TF work
     if args.deterministic:
         make_deterministic(args.seed)
     else:
         keras.utils.set_random_seed(args.seed)
     source, shape = build_source(args)
-    model = BetaVAE(
-        latent_dim=args.latent_dim, input_shape=shape, beta=args.beta, likelihood=args.likelihood,
-        capacity=args.capacity, capacity_steps=args.capacity_steps, gamma=args.gamma,
-        kernel_sizes=parse_ints(args.kernel_sizes, "--kernel-sizes"), seed=args.seed,
-    )
+    with strategy.scope():
+        model = BetaVAE(
+            latent_dim=args.latent_dim, input_shape=shape, beta=args.beta, likelihood=args.likelihood,
+            capacity=args.capacity, capacity_steps=args.capacity_steps, gamma=args.gamma,
+            kernel_sizes=parse_ints(args.kernel_sizes, "--kernel-sizes"), seed=args.seed,
+        )
+        compile_model(model, args.learning_rate)
     history = train(
         model, source, steps=args.steps, batch_size=args.batch_size, run_dir=args.out,
         steps_per_epoch=args.steps_per_epoch, seed=args.seed, learning_rate=args.learning_rate,

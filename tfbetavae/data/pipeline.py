@@ -40,10 +40,14 @@ def ground_truth_dataset(data: GroundTruthData, batch_size: int = 64, seed: int 
         images = tf.numpy_function(render, [index], tf.float32, stateful=False)
         return tf.ensure_shape(images, (batch_size, height, width, channels))
 
+    options = tf.data.Options()
+    # Under multi-worker training each worker renders the stream and keeps its share of every batch.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return (
         tf.data.Dataset.counter()
         .map(render_tensor, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
     )
 
 
