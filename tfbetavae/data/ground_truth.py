@@ -49,6 +49,8 @@ class GroundTruthData(abc.ABC):
             if factor not in self.factor_names:
                 raise ValueError(f"unknown factor {factor!r}; known factors: {list(self.factor_names)}")
             return self.factor_names.index(factor)
+        if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)):
+            raise ValueError(f"unknown factor {factor!r}: give a factor name {list(self.factor_names)} or an integer index")
         index = int(factor)
         if not 0 <= index < self.num_factors:
             raise ValueError(f"unknown factor index {factor}; this data set has factors 0..{self.num_factors - 1}")
