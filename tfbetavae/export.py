@@ -1,0 +1,516 @@
+"""SavedModel export of a trained BetaVAE, in TensorFlow Serving's ``BASE/VERSION/`` layout.
+
+``export_saved_model(model)`` writes ``exported_models/betavae/<next version>/`` holding
+
+* the SavedModel (``saved_model.pb``, ``variables/``, ``assets/``) with four signatures that take and return
+  plain tensors — ``encode`` (also ``serving_default``), ``decode``, ``reconstruct`` and ``sample``;
+* ``model.keras``: the Keras model, to fine-tune (``keras.models.load_model`` after ``import tfbetavae.model``);
+* ``model_card.json``: settings, training information, scores and library versions.
+
+A version is written into a hidden temporary folder beside it and renamed into place once complete, so
+neither a crash nor a server polling the base folder ever sees a half-written version.
+
+``load_exported(path)`` reads such a folder back with TensorFlow alone (no Keras model code, no TFP): this
+module imports only the standard library, NumPy and TensorFlow at top level.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = [
+    "DEFAULT_BASE_DIR",
+    "KERAS_FILE",
+    "MODEL_CARD_FILE",
+    "SIGNATURES",
+    "ExportedBetaVAE",
+    "export_saved_model",
+    "latest_version",
+    "load_exported",
+    "posterior_noise",
+    "prior_codes",
+]
+
+DEFAULT_BASE_DIR = "exported_models/betavae"
+KERAS_FILE = "model.keras"
+MODEL_CARD_FILE = "model_card.json"
+SIGNATURES = ("encode", "decode", "reconstruct", "sample")
+MODEL_CARD_FORMAT = 1
+# Second half of the stateless seed of the `sample` signature: (seed, _PRIOR_SEED_SALT).
+_PRIOR_SEED_SALT = 20170101
+_INT32 = np.iinfo(np.int32)
+
+
+# --------------------------------------------------------------------------- the graph code
+def posterior_noise(images, latent_dim: int):
+    """ε ~ N(0, I) of shape [B, latent_dim] used by the ``encode`` signature's ``sample`` output.
+
+    Each row is drawn with ``tf.random.stateless_normal`` from a seed that is the 64-bit fingerprint of that
+    image's float32 bytes. The noise is therefore a pure function of the image: the same image gives the same
+    sample in every call, process and batch (whatever else is in the batch, e.g. under server-side batching),
+    and different images get independent noise.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    seeds = tf.bitcast(tf.reshape(tf.fingerprint(images), [-1, 2, 4]), tf.int32)  # [B, 2]
+    return tf.map_fn(
+        lambda seed: tf.random.stateless_normal([latent_dim], seed=seed),
+        seeds,
+        fn_output_signature=tf.TensorSpec([latent_dim], tf.float32),
+    )
+
+
+def prior_codes(num, seed, latent_dim: int):
+    """Codes z ~ N(0, I) of shape [num, latent_dim] used by the ``sample`` signature (stateless, seeded)."""
+    seed = tf.stack([tf.cast(seed, tf.int32), tf.constant(_PRIOR_SEED_SALT, tf.int32)])
+    return tf.random.stateless_normal(tf.stack([tf.cast(num, tf.int32), latent_dim]), seed=seed)
+
+
+def _serving_functions(model) -> dict:
+    """name -> (python function, input signature) for every exported signature."""
+    height, width, channels = model.image_shape
+    latent_dim = model.latent_dim
+    image_key = "probabilities" if model.likelihood_name == "bernoulli" else "mean"
+
+    def checked_images(images):
+        images = tf.debugging.assert_all_finite(images, "images contain NaN or infinite values")
+        tf.debugging.assert_greater_equal(images, 0.0, message="images must lie in [0, 1]")
+        tf.debugging.assert_less_equal(images, 1.0, message="images must lie in [0, 1]")
+        return images
+
+    def encode(images):
+        mean, log_variance = model._moments(checked_images(images))
+        sample = mean + tf.exp(0.5 * log_variance) * posterior_noise(images, latent_dim)
+        return {"mean": mean, "log_variance": log_variance, "sample": sample}
+
+    def decode(z):
+        z = tf.debugging.assert_all_finite(z, "z contains NaN or infinite values")
+        return {image_key: model._mean_image(model.decoder(z))}
+
+    def reconstruct(images):
+        mean, _ = model._moments(checked_images(images))
+        return {"reconstruction": model._mean_image(model.decoder(mean))}
+
+    def sample(num, seed):
+        tf.debugging.assert_non_negative(num, message="num must be >= 0")
+        return {"images": model._mean_image(model.decoder(prior_codes(num, seed, latent_dim)))}
+
+    image_spec = tf.TensorSpec([None, height, width, channels], tf.float32, name="images")
+    return {
+        # First endpoint: Keras also publishes it as "serving_default".
+        "encode": (encode, [image_spec]),
+        "decode": (decode, [tf.TensorSpec([None, latent_dim], tf.float32, name="z")]),
+        "reconstruct": (reconstruct, [image_spec]),
+        "sample": (sample, [tf.TensorSpec([], tf.int32, name="num"), tf.TensorSpec([], tf.int32, name="seed")]),
+    }
+
+
+# --------------------------------------------------------------------------- versions and folders
+def _numeric_versions(base: Path) -> list[int]:
+    """Versions TensorFlow Serving would see: sub-folders whose name is a decimal integer."""
+    if not base.is_dir():
+        return []
+    return sorted(
+        int(entry.name) for entry in base.iterdir() if entry.is_dir() and entry.name.isascii() and entry.name.isdigit()
+    )
+
+
+def latest_version(base_dir) -> int | None:
+    """Largest numeric version folder under ``base_dir`` (None when there is none)."""
+    versions = _numeric_versions(Path(base_dir))
+    return versions[-1] if versions else None
+
+
+def _check_version(version) -> int:
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1:
+        raise ValueError(f"version must be a positive integer, got {version!r}")
+    return int(version)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flushes every file and folder under ``root`` to disk, so the rename publishes complete data."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(Path(folder))
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # platforms that cannot open folders (Windows)
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _move(source: Path, target: Path) -> None:
+    """Atomic rename of a folder; fails when ``target`` exists and is not empty (POSIX)."""
+    os.rename(source, target)
+
+
+def _publish(staging: Path, final: Path, overwrite: bool) -> None:
+    """Renames the complete ``staging`` folder to ``final``; an old ``final`` goes only once that worked."""
+    if not final.exists():
+        try:
+            _move(staging, final)
+        except OSError as error:
+            if final.exists():  # another export took this version in the meantime
+                raise FileExistsError(f"{final} appeared while exporting; nothing was overwritten") from error
+            raise
+        return
+    if not overwrite:
+        raise FileExistsError(f"{final} already exists; pass overwrite=True to replace it")
+    backup = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
+    _move(final, backup)
+    try:
+        _move(staging, final)
+    except BaseException:
+        _move(backup, final)  # put the old version back
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- model card
+def _json_ready(value, where: str = "model card"):
+    """Plain JSON types from NumPy scalars/arrays, paths, tuples and nested mappings; a clear error otherwise."""
+    if isinstance(value, Mapping):
+        return {str(key): _json_ready(item, f"{where}[{key!r}]") for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, np.ndarray):
+        return _json_ready(value.tolist(), where)
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        return float(str(value))  # float32(0.1) -> 0.1, not 0.10000000149011612
+    if isinstance(value, np.generic):
+        return _json_ready(value.item(), where)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN/inf; keep the information readable
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"{where} holds {type(value).__name__} {value!r}, which cannot be written as JSON")
+
+
+def _versions() -> dict:
+    import keras  # noqa: PLC0415 - only exporting needs Keras
+    import tensorflow_probability as tfp  # noqa: PLC0415
+
+    import tfbetavae  # noqa: PLC0415
+
+    return {
+        "tfbetavae": tfbetavae.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "tensorflow_probability": tfp.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def _signature_table(functions: Mapping) -> dict:
+    """name -> {"inputs": {name: {shape, dtype}}, "outputs": {...}} from the traced functions."""
+
+    def describe(spec):
+        return {"shape": [None if d is None else int(d) for d in spec.shape.as_list()], "dtype": spec.dtype.name}
+
+    table = {}
+    for name, function in functions.items():
+        concrete = function.get_concrete_function()
+        inputs = {spec.name: describe(spec) for spec in concrete.structured_input_signature[0]}
+        outputs = {key: describe(tf.TensorSpec.from_tensor(t)) for key, t in concrete.structured_outputs.items()}
+        table[name] = {"inputs": inputs, "outputs": outputs}
+    table["serving_default"] = {"same_as": "encode"}
+    return table
+
+
+def _check_card_inputs(scores, training_info) -> None:
+    """Fails before anything is written when scores/training_info cannot go into the model card."""
+    if scores is not None and not isinstance(scores, Mapping):
+        raise TypeError(f"scores must be a mapping of name -> value, got {type(scores).__name__}")
+    if training_info is not None and not isinstance(training_info, Mapping):
+        raise TypeError(f"training_info must be a mapping, got {type(training_info).__name__}")
+    _json_ready(scores, "scores")
+    _json_ready(training_info, "training_info")
+
+
+def _model_card(model, version: int, signatures: dict, scores, training_info) -> dict:
+    training = dict(training_info or {})
+    card = {
+        "format": "tfbetavae-export",
+        "format_version": MODEL_CARD_FORMAT,
+        "version": version,
+        "exported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "model": {
+            "class": type(model).__name__,
+            "name": model.name,
+            "latent_dim": model.latent_dim,
+            "input_shape": list(model.image_shape),
+            "likelihood": model.likelihood_name,
+            "objective": "beta" if model.capacity is None else "capacity",
+            "beta": model.beta,
+            "capacity": model.capacity,
+            "capacity_steps": model.capacity_steps,
+            "gamma": model.gamma,
+            "observation_scale": model.observation_scale,
+            "config": model.get_config(),
+        },
+        "step_counter": int(model.step_counter.numpy()),
+        "training": {"data": training.get("data"), "steps": training.get("steps"), **training},
+        "scores": None if scores is None else dict(scores),
+        "signatures": signatures,
+        "files": {"saved_model": "saved_model.pb", "keras": KERAS_FILE, "model_card": MODEL_CARD_FILE},
+        "versions": _versions(),
+    }
+    return _json_ready(card)
+
+
+def _write_model_card(folder: Path, card: dict) -> None:
+    with open(folder / MODEL_CARD_FILE, "w", encoding="utf-8") as handle:
+        json.dump(card, handle, indent=2, sort_keys=False)
+        handle.write("\n")
+
+
+def _verify(folder: Path, model) -> None:
+    """Loads the written SavedModel and checks it reproduces the in-memory model on a probe batch."""
+    loaded = tf.saved_model.load(os.fspath(folder))
+    functions = _serving_functions(model)
+    rng = np.random.default_rng(0)
+    probe = {
+        "encode": {"images": tf.constant(rng.random((2, *model.image_shape), dtype=np.float32))},
+        "decode": {"z": tf.constant(rng.standard_normal((2, model.latent_dim), dtype=np.float32))},
+        "sample": {"num": tf.constant(2), "seed": tf.constant(0)},
+    }
+    for name, inputs in probe.items():
+        written = loaded.signatures[name](**inputs)
+        expected = functions[name][0](*inputs.values())
+        for key, value in expected.items():
+            error = float(np.max(np.abs(written[key].numpy() - value.numpy())))
+            if not error <= 1e-5:
+                raise RuntimeError(f"the SavedModel in {folder} does not reproduce the model: {name}/{key} is off by {error}")
+
+
+# --------------------------------------------------------------------------- export
+def export_saved_model(
+    model,
+    base_dir=DEFAULT_BASE_DIR,
+    version: int | None = None,
+    overwrite: bool = False,
+    scores: Mapping | None = None,
+    training_info: Mapping | None = None,
+) -> Path:
+    """Writes ``base_dir/VERSION/`` (SavedModel + ``model.keras`` + ``model_card.json``) and returns its path.
+
+    Args:
+        model: a built ``BetaVAE``.
+        base_dir: the model's base folder (TensorFlow Serving's ``--model_base_path``).
+        version: positive integer; default: one more than the largest numeric version there (1 when none).
+        overwrite: replace an existing version (the old one is removed only after the new one is complete).
+        scores: optional mapping of metric name -> value, copied into the model card.
+        training_info: optional mapping (e.g. the training run's config with ``"data"`` and ``"steps"``).
+
+    Raises:
+        TypeError: ``model`` is not a BetaVAE, or scores/training_info are not JSON-writable mappings.
+        ValueError: the model is not built, or ``version`` is not a positive integer.
+        FileExistsError: the version exists and ``overwrite`` is False.
+    """
+    import keras  # noqa: PLC0415 - exporting needs Keras and the model code; loading does not
+
+    from tfbetavae.model import BetaVAE  # noqa: PLC0415
+
+    if not isinstance(model, BetaVAE):
+        raise TypeError(f"model must be a tfbetavae BetaVAE, got {type(model).__name__}")
+    if not model.built:
+        raise ValueError("model is not built; build it (BetaVAE builds itself in __init__) before exporting")
+    _check_card_inputs(scores, training_info)
+    base = Path(base_dir)
+    if base.exists() and not base.is_dir():
+        raise NotADirectoryError(f"base_dir {base} exists and is not a folder")
+    if version is None:
+        version = (latest_version(base) or 0) + 1
+    version = _check_version(version)
+    final = base / str(version)
+    if final.exists() and not overwrite:
+        raise FileExistsError(
+            f"{final} already exists; pass overwrite=True to replace it, or version=None to write "
+            f"version {(latest_version(base) or 0) + 1}"
+        )
+    base.mkdir(parents=True, exist_ok=True)
+
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
+    try:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        functions = {
+            name: archive.add_endpoint(name, function, input_signature=signature)
+            for name, (function, signature) in _serving_functions(model).items()
+        }
+        archive.write_out(os.fspath(staging), verbose=False)
+        model.save(staging / KERAS_FILE)
+        _write_model_card(staging, _model_card(model, version, _signature_table(functions), scores, training_info))
+        _verify(staging, model)
+        _fsync_tree(staging)
+        _publish(staging, final, overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_dir(base)
+    return final
+
+
+# --------------------------------------------------------------------------- loading
+def _resolve_version_folder(path) -> Path:
+    folder = Path(path)
+    if not folder.exists():
+        raise FileNotFoundError(f"no exported model at {folder}: the path does not exist")
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder: pass a version folder or its base folder")
+    if (folder / "saved_model.pb").is_file():
+        return folder
+    versions = _numeric_versions(folder)
+    if not versions:
+        raise ValueError(
+            f"{folder} holds neither saved_model.pb nor numeric version folders: not an exported model "
+            "(was the export interrupted, or is this the wrong folder?)"
+        )
+    latest = folder / str(versions[-1])
+    if not (latest / "saved_model.pb").is_file():
+        raise ValueError(f"{latest} (the highest version under {folder}) has no saved_model.pb: corrupt export")
+    return latest
+
+
+class ExportedBetaVAE:
+    """A loaded export: NumPy in, dicts of NumPy out, inputs checked before they reach the graph.
+
+    Attributes:
+        path: the version folder. version: its number (None when the folder name is not numeric).
+        latent_dim, image_shape: read from the signatures. likelihood: "bernoulli" or "gaussian".
+        model_card: the parsed ``model_card.json`` ({} when the folder has none).
+        signatures: the SavedModel's signatures (``tf.saved_model.load(path).signatures``).
+    """
+
+    def __init__(self, path) -> None:
+        self.path = _resolve_version_folder(path)
+        self.version = int(self.path.name) if self.path.name.isdigit() else None
+        try:
+            self._loaded = tf.saved_model.load(os.fspath(self.path))  # keep it alive: signatures need its variables
+        except Exception as error:  # corrupt protobuf, missing variables, ...
+            raise ValueError(f"cannot load the SavedModel in {self.path}: {error}") from error
+        self.signatures = self._loaded.signatures
+        missing = [name for name in SIGNATURES if name not in self.signatures]
+        if missing:
+            raise ValueError(f"{self.path} is a SavedModel without the signatures {missing}: not a tfbetavae export")
+        image_spec = self.signatures["encode"].structured_input_signature[1]["images"]
+        self.image_shape = tuple(int(d) for d in image_spec.shape[1:])
+        self.latent_dim = int(self.signatures["decode"].structured_input_signature[1]["z"].shape[1])
+        self.likelihood = "bernoulli" if "probabilities" in self.signatures["decode"].structured_outputs else "gaussian"
+        self.model_card = self._read_model_card()
+
+    def _read_model_card(self) -> dict:
+        card_path = self.path / MODEL_CARD_FILE
+        if not card_path.exists():
+            return {}
+        try:
+            with open(card_path, encoding="utf-8") as handle:
+                card = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{card_path} is not valid JSON: {error}") from error
+        if not isinstance(card, dict):
+            raise ValueError(f"{card_path} must hold a JSON object, got {type(card).__name__}")
+        return card
+
+    def __repr__(self) -> str:
+        return (
+            f"ExportedBetaVAE(path={os.fspath(self.path)!r}, latent_dim={self.latent_dim}, "
+            f"image_shape={self.image_shape}, likelihood={self.likelihood!r})"
+        )
+
+    # ----------------------------------------------------------------- input checks
+    @staticmethod
+    def _numeric(array: np.ndarray, name: str) -> np.ndarray:
+        if array.dtype == bool:
+            return array.astype(np.float32)
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise ValueError(f"{name} must be a numeric array, got dtype {array.dtype}")
+        return array
+
+    def _checked_images(self, images) -> tf.Tensor:
+        array = self._numeric(np.asarray(images), "images")
+        expected = (None, *self.image_shape)
+        if array.ndim != 4 or tuple(array.shape[1:]) != self.image_shape:
+            hint = " (one image? pass images[None])" if tuple(array.shape) == self.image_shape else ""
+            raise ValueError(f"images must have shape {expected}, got {array.shape}{hint}")
+        if array.shape[0] == 0:
+            raise ValueError("images is an empty batch: pass at least one image")
+        if array.dtype == np.uint8:
+            return tf.constant(array.astype(np.float32) / 255.0)
+        array = array.astype(np.float32)
+        if not np.all(np.isfinite(array)):
+            raise ValueError("images contain NaN or infinite values")
+        if array.size and (array.min() < 0.0 or array.max() > 1.0):
+            raise ValueError(f"images must lie in [0, 1] (or be uint8), got values in [{array.min():g}, {array.max():g}]")
+        return tf.constant(array)
+
+    def _checked_codes(self, z) -> tf.Tensor:
+        array = self._numeric(np.asarray(z), "z")
+        if array.ndim != 2 or array.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (None, {self.latent_dim}), got {array.shape}")
+        if array.shape[0] == 0:
+            raise ValueError("z is an empty batch: pass at least one code")
+        array = array.astype(np.float32)
+        if not np.all(np.isfinite(array)):
+            raise ValueError("z contains NaN or infinite values")
+        return tf.constant(array)
+
+    @staticmethod
+    def _checked_int(value, name: str, low: int, high: int) -> tf.Tensor:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+            raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+        return tf.constant(int(value), tf.int32)
+
+    @staticmethod
+    def _numpy(outputs: Mapping) -> dict:
+        return {key: value.numpy() for key, value in outputs.items()}
+
+    # ----------------------------------------------------------------- the signatures
+    def encode(self, images) -> dict:
+        """{"mean", "log_variance", "sample"}: each [B, latent_dim] float32."""
+        return self._numpy(self.signatures["encode"](images=self._checked_images(images)))
+
+    def decode(self, z) -> dict:
+        """{"probabilities"} (Bernoulli) or {"mean"} (Gaussian): [B, H, W, C] float32."""
+        return self._numpy(self.signatures["decode"](z=self._checked_codes(z)))
+
+    def reconstruct(self, images) -> dict:
+        """{"reconstruction"}: [B, H, W, C] float32, decoded from the posterior mean."""
+        return self._numpy(self.signatures["reconstruct"](images=self._checked_images(images)))
+
+    def sample(self, num: int, seed: int = 0) -> dict:
+        """{"images"}: [num, H, W, C] float32 decoded from prior codes; the same seed gives the same images."""
+        num = self._checked_int(num, "num", 1, int(_INT32.max))
+        seed = self._checked_int(seed, "seed", int(_INT32.min), int(_INT32.max))
+        return self._numpy(self.signatures["sample"](num=num, seed=seed))
+
+
+def load_exported(path=DEFAULT_BASE_DIR) -> ExportedBetaVAE:
+    """Loads an export: ``path`` is a version folder or a base folder (then its highest version).
+
+    Needs only TensorFlow (no Keras model code, no TFP). Raises FileNotFoundError for a missing path and
+    ValueError, naming the path, for a folder that is not a (complete) tfbetavae export.
+    """
+    return ExportedBetaVAE(path)
