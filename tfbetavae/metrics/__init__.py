@@ -1,0 +1,29 @@
+"""Disentanglement metrics: β-VAE score, FactorVAE score, MIG, DCI and SAP, plus a Keras callback.
+
+Every metric takes ``(represent, data, ..., seed=0, progress=True)``: ``represent`` is a BetaVAE, an exported
+``encode`` signature or any function images → codes (see ``as_representation``), ``data`` a
+``GroundTruthData``; each returns a dict of floats and is deterministic for a seed.
+"""
+
+from tfbetavae.metrics.beta_vae import beta_vae_batches, beta_vae_score
+from tfbetavae.metrics.callback import DisentanglementCallback
+from tfbetavae.metrics.dci import dci
+from tfbetavae.metrics.evaluation import METRICS, evaluate
+from tfbetavae.metrics.factor_vae import factor_vae_score
+from tfbetavae.metrics.mig import mig
+from tfbetavae.metrics.representation import as_representation, encode_in_batches
+from tfbetavae.metrics.sap import sap
+
+__all__ = [
+    "METRICS",
+    "DisentanglementCallback",
+    "as_representation",
+    "beta_vae_batches",
+    "beta_vae_score",
+    "dci",
+    "encode_in_batches",
+    "evaluate",
+    "factor_vae_score",
+    "mig",
+    "sap",
+]

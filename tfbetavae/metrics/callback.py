@@ -1,0 +1,65 @@
+"""Disentanglement scores during ``fit``, written into the epoch logs.
+
+Putting the scores into ``logs`` (rather than printing them) is what makes them reach History, TensorBoard,
+CSVLogger, EarlyStopping and KerasTuner objectives, all of which read the logs of the callbacks after ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+from tfbetavae.data.ground_truth import GroundTruthData
+from tfbetavae.metrics._sampling import check_data, make_rng
+from tfbetavae.metrics.evaluation import check_metric_names, evaluate, route_kwargs
+from tfbetavae.metrics.representation import check_positive_int
+
+
+class DisentanglementCallback(keras.callbacks.Callback):
+    """Scores ``self.model`` (its ``encode``, else the model itself) with the chosen metrics during training.
+
+    Scores are computed on the first epoch of each ``fit``, then every ``every`` epochs (epochs ``every - 1``, ``2·every - 1``,
+    ... counting from 0) and on the last epoch; on the other epochs the last values are carried forward, so
+    every epoch's logs hold the same keys (``beta_vae_eval_accuracy``, ``mig``, ...; see ``evaluate``).
+    The same ``seed`` is used each time, so changes between epochs come from the model, not the sampling.
+    ``metric_kwargs`` are passed on as in ``evaluate`` (for example ``num_train=2000`` or
+    ``mig={"num_bins": 10}``); progress bars are off unless ``progress=True`` is given.
+    """
+
+    def __init__(
+        self,
+        data: GroundTruthData,
+        metrics: str | Sequence[str] = ("beta_vae",),
+        every: int = 1,
+        seed: int = 0,
+        **metric_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self.data = check_data(data)
+        self.metrics = check_metric_names(metrics)
+        self.every = check_positive_int(every, "every")
+        make_rng(seed)  # validates the seed now rather than at the end of the first epoch
+        self.seed = int(seed)
+        self.metric_kwargs = {"progress": False, **metric_kwargs}
+        route_kwargs(self.metrics, self.metric_kwargs)  # unknown keywords fail here, before training starts
+        self.last_scores: dict[str, float] = {}
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.last_scores = {}  # each fit starts with fresh scores
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._due(epoch):
+            scores = evaluate(self.model, self.data, self.metrics, self.seed, **self.metric_kwargs)
+            self.last_scores = {key: float(value) for key, value in scores.items()}
+        if logs is not None:
+            logs.update(self.last_scores)
+
+    def _due(self, epoch: int) -> bool:
+        last_epoch = (self.params or {}).get("epochs")
+        return (
+            not self.last_scores
+            or (epoch + 1) % self.every == 0
+            or (last_epoch is not None and epoch == last_epoch - 1)
+        )

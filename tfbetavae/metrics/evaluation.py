@@ -1,0 +1,96 @@
+"""The metric registry and ``evaluate``: several metrics in one call, with flat, prefixed result keys.
+
+Flat keys (``beta_vae_eval_accuracy``, ``mig``, ``dci_disentanglement``, ...) are what Keras logs, History,
+TensorBoard and KerasTuner can consume directly, so the callback reuses this function.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tfbetavae.data.ground_truth import GroundTruthData
+from tfbetavae.metrics.beta_vae import beta_vae_score
+from tfbetavae.metrics.dci import dci
+from tfbetavae.metrics.factor_vae import factor_vae_score
+from tfbetavae.metrics.mig import mig
+from tfbetavae.metrics.representation import as_representation
+from tfbetavae.metrics.sap import sap
+
+METRICS: dict[str, Callable[..., dict[str, float]]] = {
+    "beta_vae": beta_vae_score,
+    "factor_vae": factor_vae_score,
+    "mig": mig,
+    "dci": dci,
+    "sap": sap,
+}
+
+_RESERVED = ("represent", "data", "seed")
+
+
+def check_metric_names(names: str | Sequence[str]) -> tuple[str, ...]:
+    """Names as a tuple; an unknown one raises a ValueError listing the known metrics."""
+    names = (names,) if isinstance(names, str) else tuple(names)
+    if not names:
+        raise ValueError(f"choose at least one metric from {list(METRICS)}")
+    for name in names:
+        if name not in METRICS:
+            raise ValueError(f"unknown metric {name!r}; known metrics: {list(METRICS)}")
+    return names
+
+
+def route_kwargs(names: Sequence[str], kwargs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Keyword arguments for each metric.
+
+    A keyword that is a metric name with a dict value (``mig={"num_bins": 10}``) goes to that metric only;
+    any other keyword goes to every chosen metric whose signature has it (``num_train=500`` reaches all of
+    them, ``num_bins=10`` only MIG). A keyword no chosen metric takes is an error, so typos do not pass silently.
+    """
+    routed: dict[str, dict[str, Any]] = {name: {} for name in names}
+    shared = {key: value for key, value in kwargs.items() if key not in METRICS}
+    for key, value in shared.items():
+        takers = [name for name in names if key in _parameters(name)]
+        if not takers:
+            raise ValueError(f"no chosen metric {list(names)} takes the keyword {key!r}")
+        for name in takers:
+            routed[name][key] = value
+    for name in METRICS:
+        if name not in kwargs:
+            continue
+        specific = kwargs[name]
+        if not isinstance(specific, Mapping):
+            raise ValueError(f"keyword {name!r} must be a dict of arguments for that metric, got {specific!r}")
+        if name not in names:
+            raise ValueError(f"arguments given for metric {name!r}, which is not among the chosen {list(names)}")
+        for key in specific:
+            if key not in _parameters(name) or key in _RESERVED:
+                raise ValueError(f"metric {name!r} has no keyword {key!r}; it takes {sorted(_parameters(name))}")
+        routed[name].update(specific)
+    return routed
+
+
+def evaluate(
+    represent: Any,
+    data: GroundTruthData,
+    names: str | Sequence[str] = tuple(METRICS),
+    seed: int = 0,
+    **kwargs: Any,
+) -> dict[str, float]:
+    """Runs the named metrics and returns one flat dict: ``{metric}_{key}``, or just ``{metric}`` for ``mig``/``sap``.
+
+    ``kwargs`` are routed as in ``route_kwargs``: shared keywords go to every metric that takes them,
+    ``<metric>={...}`` to that metric only. Every metric gets the same ``seed``.
+    """
+    names = check_metric_names(names)
+    routed = route_kwargs(names, kwargs)
+    represent_fn = as_representation(represent)
+    results: dict[str, float] = {}
+    for name in names:
+        for key, value in METRICS[name](represent_fn, data, seed=seed, **routed[name]).items():
+            results[name if key == name else f"{name}_{key}"] = value
+    return results
+
+
+def _parameters(name: str) -> set[str]:
+    return set(inspect.signature(METRICS[name]).parameters) - set(_RESERVED)
