@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     data = dsprites()
     print(f"Data: {type(data).__name__} with factors {dict(zip(data.factor_names, data.factor_sizes))}")
     run = Path(args.run)
-    if (run / "model.keras").exists() and not (run / "backup").exists():
+    if (run / "model.keras").exists():
         shutil.rmtree(run)  # a finished demo run: start a fresh one
     model = BetaVAE(latent_dim=10, beta=args.beta, seed=args.seed)
     start = time.time()

@@ -116,7 +116,7 @@ def train_model(beta: float, key: str, label: str, data, args):
     from tfbetavae import BetaVAE, train
 
     run_dir = None if args.runs_dir is None else args.runs_dir / key
-    if run_dir is not None and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists():
+    if run_dir is not None and (run_dir / "model.keras").exists():
         from tfbetavae.viz import load_model
 
         _log(f"{label} (β={beta:g}): reusing the finished run {run_dir}")

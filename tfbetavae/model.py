@@ -14,6 +14,7 @@ a plain VAE, whatever the image size.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 
 import keras
@@ -113,6 +114,10 @@ class BetaVAE(keras.Model):
         if self.observation_scale == 0:
             raise ValueError("observation_scale must be > 0")
         self.seed = seed
+        # Sampling noise is a pure function of (seed, step): a resumed run draws exactly the noise the
+        # uninterrupted run would have drawn. With seed=None the base comes from Python's global
+        # generator, which keras.utils.set_random_seed seeds.
+        self._seed_base = int(seed) if seed is not None else random.randrange(2**30)
         self.encoder = Encoder(self.latent_dim, self.image_shape, kernel_sizes, name="encoder")
         self.decoder = Decoder(self.latent_dim, self.image_shape, name="decoder")
         self.seed_generator = keras.random.SeedGenerator(seed, name="sampling_seed")
@@ -197,12 +202,21 @@ class BetaVAE(keras.Model):
         progress = tf.cast(self.step_counter, tf.float32) / float(self.capacity_steps)
         return self.capacity * tf.minimum(progress, 1.0)
 
+    def sampling_seed(self, stream: int = 0):
+        """A stateless TFP seed [2] for this step: (seed, stream, replica) and the step counter.
+
+        Different streams give independent noise for different uses within one step.
+        """
+        context = tf.distribute.get_replica_context()
+        replica = context.replica_id_in_sync_group if context is not None else 0
+        base = tf.cast(self._seed_base + 7919 * stream, tf.int32) + tf.cast(replica, tf.int32) * 104729
+        return tf.stack([base, tf.cast(self.step_counter, tf.int32)])
+
     def compute_terms(self, images, training: bool = False) -> dict:
         """Loss, reconstruction and KL (batch means) and the KL of each dimension [B, latent_dim]."""
         mean, log_variance = self._moments(images, training=training)
         posterior = self._gaussian(mean, log_variance)
-        seed = tf.cast(self.seed_generator.next(), tf.int32)
-        codes = posterior.sample(seed=seed)
+        codes = posterior.sample(seed=self.sampling_seed(0 if training else 1))
         likelihood = self._likelihood_from_params(self.decoder(codes, training=training))
         reconstruction = -tf.reduce_mean(likelihood.log_prob(images))
         kl_per_dim = tfd.kl_divergence(posterior.distribution, self.prior.distribution)

@@ -4,8 +4,7 @@ Layout of ``run_dir``::
 
     config.json            what was asked for (model config + training settings)
     model.keras            the final model (written atomically)
-    checkpoints/last.keras the model after the latest epoch (written atomically)
-    backup/                Keras BackupAndRestore state: re-running resumes where a killed run stopped
+    checkpoints/last.keras the model after the latest epoch (written atomically): re-running resumes from it
     logs/                  TensorBoard event files
     history.csv            one row per epoch
 """
@@ -63,6 +62,8 @@ def atomic_save(model: keras.Model, path: str | os.PathLike) -> Path:
     """Saves a ``.keras`` file via a temporary file and a rename, so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.stem}-*.keras"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".keras", dir=path.parent)
     os.close(handle)
     try:
@@ -99,7 +100,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stops training with an error naming the step as soon as the loss is NaN or infinite.
 
     It raises during the batch, before the epoch-end callbacks run, so the last good checkpoint and
-    backup are never overwritten by a broken model.
+    resume state are never overwritten by a broken model.
     """
 
     def __init__(self) -> None:
@@ -172,6 +173,17 @@ def compile_model(model: BetaVAE, learning_rate: float = DEFAULT_LEARNING_RATE, 
     return model
 
 
+def restore_checkpoint(model: BetaVAE, path: str | os.PathLike) -> int:
+    """Loads weights, optimizer state and step counter from a ``.keras`` checkpoint; returns the step."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)  # so its state has somewhere to go
+    try:
+        model.load_weights(os.fspath(path))
+    except Exception as error:
+        raise ValueError(f"{path}: cannot resume from this checkpoint ({type(error).__name__}: {error})") from error
+    return int(model.step_counter.numpy())
+
+
 def train(
     model: BetaVAE,
     data,
@@ -188,7 +200,8 @@ def train(
     """Trains ``model`` for ``steps`` batches of ``data`` (any source ``training_dataset`` accepts).
 
     With ``run_dir`` the run is logged, checkpointed and resumable: running the same call again after
-    an interruption continues from the last finished epoch instead of starting over.
+    an interruption (even ``kill -9``) restores the last epoch's checkpoint — weights, optimizer state,
+    step counter — and continues the data stream of a ground-truth data set where it stopped.
     """
     if isinstance(steps, bool) or int(steps) != steps or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
@@ -198,16 +211,19 @@ def train(
     epochs = math.ceil(int(steps) / steps_per_epoch)
     if not model.compiled:
         compile_model(model, learning_rate)
-    dataset = training_dataset(data, batch_size=batch_size, seed=seed)
     callbacks = [StopOnNonFiniteLoss(), *(callbacks or [])]
+    initial_epoch = 0
     task_type, task_id, is_chief = worker_role(model.distribute_strategy)
     if run_dir is not None and not is_chief:
-        # Only the chief writes the run folder; other workers keep their own backup for resume.
+        # Only the chief writes the run folder; other workers keep their own checkpoint for resume.
         run_dir = Path(run_dir) / "workers" / f"{task_type}_{task_id}"
     if run_dir is not None:
         run = Path(run_dir)
-        if (run / "model.keras").exists() and not (run / "backup").exists():
+        if (run / "model.keras").exists():
             raise FileExistsError(f"{run} already holds a finished run (model.keras); choose another run folder")
+        checkpoint = run / "checkpoints" / "last.keras"
+        if checkpoint.exists():
+            initial_epoch = restore_checkpoint(model, checkpoint) // steps_per_epoch
         run.mkdir(parents=True, exist_ok=True)
         config = {
             "model": model.get_config(),
@@ -222,16 +238,16 @@ def train(
         atomic_write_json(config, run / "config.json")
         callbacks = [
             callbacks[0],
-            keras.callbacks.BackupAndRestore(str(run / "backup")),
             keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
             keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
-            AtomicCheckpoint(run / "checkpoints" / "last.keras"),
+            AtomicCheckpoint(checkpoint),
             *callbacks[1:],
         ]
+    dataset = training_dataset(data, batch_size=batch_size, seed=seed, start=initial_epoch * steps_per_epoch)
     history = model.fit(
-        dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False
+        dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+        verbose=verbose, shuffle=False,
     )
     if run_dir is not None:
         atomic_save(model, Path(run_dir) / "model.keras")
     return history
-

@@ -23,11 +23,11 @@ def _check_batch_size(batch_size: int) -> int:
     return int(batch_size)
 
 
-def ground_truth_dataset(data: GroundTruthData, batch_size: int = 64, seed: int = 0) -> tf.data.Dataset:
-    """An endless stream of random batches rendered from ``data``.
+def ground_truth_dataset(data: GroundTruthData, batch_size: int = 64, seed: int = 0, start: int = 0) -> tf.data.Dataset:
+    """An endless stream of random batches rendered from ``data``, beginning at batch ``start``.
 
-    Batch ``i`` is drawn with its own generator seeded by (seed, i), so batches render in parallel
-    and the stream is still the same for a seed.
+    Batch ``i`` is drawn with its own generator seeded by (seed, i), so batches render in parallel,
+    the stream is the same for a seed, and a resumed run continues it exactly where it stopped.
     """
     batch_size = _check_batch_size(batch_size)
     height, width, channels = data.observation_shape
@@ -44,7 +44,7 @@ def ground_truth_dataset(data: GroundTruthData, batch_size: int = 64, seed: int 
     # Under multi-worker training each worker renders the stream and keeps its share of every batch.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return (
-        tf.data.Dataset.counter()
+        tf.data.Dataset.counter(int(start))
         .map(render_tensor, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
         .with_options(options)
@@ -136,10 +136,13 @@ def image_folder_dataset(
     return dataset.batch(_check_batch_size(batch_size), drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
 
 
-def training_dataset(source, batch_size: int = 64, seed: int = 0, **kwargs) -> tf.data.Dataset:
-    """Dispatches on the source: GroundTruthData, tf.data.Dataset, numpy array, or an image folder path."""
+def training_dataset(source, batch_size: int = 64, seed: int = 0, start: int = 0, **kwargs) -> tf.data.Dataset:
+    """Dispatches on the source: GroundTruthData, tf.data.Dataset, numpy array, or an image folder path.
+
+    ``start`` (batches already consumed) continues a ground-truth stream; other sources reshuffle.
+    """
     if isinstance(source, GroundTruthData):
-        return ground_truth_dataset(source, batch_size, seed)
+        return ground_truth_dataset(source, batch_size, seed, start)
     if isinstance(source, tf.data.Dataset):
         return dataset_pipeline(source, batch_size, seed, **kwargs)
     if isinstance(source, (str, os.PathLike)):
