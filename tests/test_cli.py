@@ -47,3 +47,12 @@ def test_scripts_wrap_the_command_line():
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), "--help"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0 and "--metrics" in out.stdout
+
+
+def test_public_api_resolves_every_name():
+    import tfbetavae
+
+    for name in tfbetavae.__all__:
+        assert getattr(tfbetavae, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        tfbetavae.nothing  # noqa: B018
