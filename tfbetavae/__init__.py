@@ -28,6 +28,7 @@ _LAZY = {
     "tfbetavae.export": ("export_saved_model", "load_exported"),
     "tfbetavae.viz": ("save_traversal", "save_reconstructions", "traversal_grid", "TraversalCallback"),
     "tfbetavae.tuning": ("BetaVAEHyperModel", "search"),
+    "tfbetavae.objectives": ("BetaTCVAE", "FactorVAE"),
 }
 _LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
 

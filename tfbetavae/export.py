@@ -262,7 +262,7 @@ def _model_card(model, version: int, signatures: dict, scores, training_info) ->
             "latent_dim": model.latent_dim,
             "input_shape": list(model.image_shape),
             "likelihood": model.likelihood_name,
-            "objective": "beta" if model.capacity is None else "capacity",
+            "objective": _objective_name(model),
             "beta": model.beta,
             "capacity": model.capacity,
             "capacity_steps": model.capacity_steps,
@@ -278,6 +278,13 @@ def _model_card(model, version: int, signatures: dict, scores, training_info) ->
         "versions": _versions(),
     }
     return _json_ready(card)
+
+
+def _objective_name(model) -> str:
+    """'beta' or 'capacity' for a BetaVAE, the class name (BetaTCVAE, FactorVAE) for other objectives."""
+    if type(model).__name__ != "BetaVAE":
+        return type(model).__name__
+    return "beta" if model.capacity is None else "capacity"
 
 
 def _write_model_card(folder: Path, card: dict) -> None:

@@ -120,7 +120,6 @@ class BetaVAE(keras.Model):
         self._seed_base = int(seed) if seed is not None else random.randrange(2**30)
         self.encoder = Encoder(self.latent_dim, self.image_shape, kernel_sizes, name="encoder")
         self.decoder = Decoder(self.latent_dim, self.image_shape, name="decoder")
-        self.seed_generator = keras.random.SeedGenerator(seed, name="sampling_seed")
         # Steps taken so far; a variable so the capacity schedule survives checkpoints and resume.
         self.step_counter = self.add_weight(
             shape=(), initializer="zeros", dtype="int64", trainable=False, name="step_counter"
@@ -212,20 +211,34 @@ class BetaVAE(keras.Model):
         base = tf.cast(self._seed_base + 7919 * stream, tf.int32) + tf.cast(replica, tf.int32) * 104729
         return tf.stack([base, tf.cast(self.step_counter, tf.int32)])
 
-    def compute_terms(self, images, training: bool = False) -> dict:
-        """Loss, reconstruction and KL (batch means) and the KL of each dimension [B, latent_dim]."""
+    def vae_terms(self, images, training: bool = False) -> dict:
+        """What every objective shares: a posterior sample and the VAE's reconstruction and KL.
+
+        Returns mean, log_variance, codes (a sample of q(z|x)), reconstruction and kl (batch means) and
+        kl_per_dim [B, latent_dim]. Subclasses (β-TCVAE, FactorVAE) build their losses on it.
+        """
         mean, log_variance = self._moments(images, training=training)
         posterior = self._gaussian(mean, log_variance)
         codes = posterior.sample(seed=self.sampling_seed(0 if training else 1))
         likelihood = self._likelihood_from_params(self.decoder(codes, training=training))
-        reconstruction = -tf.reduce_mean(likelihood.log_prob(images))
         kl_per_dim = tfd.kl_divergence(posterior.distribution, self.prior.distribution)
-        kl = tf.reduce_mean(tf.reduce_sum(kl_per_dim, axis=-1))
+        return {
+            "mean": mean,
+            "log_variance": log_variance,
+            "codes": codes,
+            "reconstruction": -tf.reduce_mean(likelihood.log_prob(images)),
+            "kl": tf.reduce_mean(tf.reduce_sum(kl_per_dim, axis=-1)),
+            "kl_per_dim": kl_per_dim,
+        }
+
+    def compute_terms(self, images, training: bool = False) -> dict:
+        """Loss, reconstruction and KL (batch means) and the KL of each dimension [B, latent_dim]."""
+        terms = self.vae_terms(images, training)
         if self.capacity is None:
-            loss = reconstruction + self.beta * kl
+            loss = terms["reconstruction"] + self.beta * terms["kl"]
         else:
-            loss = reconstruction + self.gamma * tf.abs(kl - self.capacity_target())
-        return {"loss": loss, "reconstruction": reconstruction, "kl": kl, "kl_per_dim": kl_per_dim}
+            loss = terms["reconstruction"] + self.gamma * tf.abs(terms["kl"] - self.capacity_target())
+        return {"loss": loss, **{key: terms[key] for key in ("reconstruction", "kl", "kl_per_dim")}}
 
     @staticmethod
     def _images_from(data):

@@ -33,6 +33,8 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     """
     import zipfile
 
+    import tfbetavae.objectives  # noqa: F401  (registers BetaTCVAE and FactorVAE for loading)
+
     path = Path(path)
     if path.is_dir():
         config = path / "config.json"

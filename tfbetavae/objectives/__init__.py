@@ -1,0 +1,42 @@
+"""Objectives beyond β: β-TCVAE (Chen et al. 2018) and FactorVAE (Kim & Mnih 2018).
+
+Both are ``BetaVAE`` subclasses (same encoder, decoder, ``encode``/``decode``, ``.keras`` saving, export, metrics and
+``train()``) that penalise the total correlation of the aggregate posterior q(z) instead of (only) the KL:
+
+* ``BetaTCVAE``: rec + α·MI + β·TC + γ·dimension-wise KL, each estimated by minibatch-weighted sampling;
+* ``FactorVAE``: rec + KL + γ·TC, TC estimated by a discriminator trained alongside (two optimisers, one step).
+"""
+
+from tfbetavae.objectives.beta_tcvae import BetaTCVAE
+from tfbetavae.objectives.factor_vae import (
+    Discriminator,
+    FactorVAE,
+    default_discriminator_optimizer,
+    density_ratio_tc,
+    discriminator_terms,
+)
+from tfbetavae.objectives.total_correlation import (
+    check_dataset_size,
+    dataset_size_of,
+    gaussian_log_density,
+    minibatch_weighted_decomposition,
+    minibatch_weighted_tc,
+    pairwise_log_density,
+    permute_dims,
+)
+
+__all__ = [
+    "BetaTCVAE",
+    "Discriminator",
+    "FactorVAE",
+    "check_dataset_size",
+    "dataset_size_of",
+    "default_discriminator_optimizer",
+    "density_ratio_tc",
+    "discriminator_terms",
+    "gaussian_log_density",
+    "minibatch_weighted_decomposition",
+    "minibatch_weighted_tc",
+    "pairwise_log_density",
+    "permute_dims",
+]
