@@ -28,7 +28,17 @@ from tfbetavae.export import (
 from tfbetavae.model import BetaVAE
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "sections" / "export.md"
+README = ROOT / "README.md"
+
+
+def _export_docs() -> str:
+    """The README's export section: its examples are what this file tests."""
+    text = README.read_text()
+    start = text.index("## Export for serving")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
+
+
 EXPORT_SOURCE = ROOT / "tfbetavae" / "export.py"
 SAVED_MODEL_CLI = Path(sys.executable).with_name("saved_model_cli")
 LATENT = 10  # the docs' REST example sends a 10-dimensional code
@@ -238,7 +248,7 @@ def test_saved_model_cli_show_and_run(model, exported, images, tmp_path):
 # --------------------------------------------------------------------------- docs and serving formats
 def _docs_table() -> dict:
     table = {}
-    for line in DOCS.read_text().splitlines():
+    for line in _export_docs().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 3 and cells[0].startswith("`"):
             name = re.findall(r"`(\w+)`", cells[0])[0]
@@ -264,7 +274,7 @@ def test_docs_signature_table_matches_the_export(served):
 
 
 def test_docs_rest_request_feeds_the_signature_and_gives_documented_keys(served):
-    text = DOCS.read_text()
+    text = _export_docs()
     requests = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
     assert requests, "the docs need a ```json REST request"
     assert "tensorflow_model_server --rest_api_port=8501 --model_name=betavae --model_base_path=$PWD/exported_models/betavae" in text
@@ -281,7 +291,7 @@ def test_docs_rest_request_feeds_the_signature_and_gives_documented_keys(served)
 
 def test_docs_encode_response_keys_and_row_form(served, images):
     # The docs' encode response is {"outputs": {"mean", "log_variance", "sample"}}; the row form sends images.
-    text = DOCS.read_text()
+    text = _export_docs()
     assert '{"outputs": {"mean": [[…]], "log_variance": [[…]], "sample": [[…]]}}' in text
     body = json.loads(json.dumps({"signature_name": "encode", "instances": images[:2].tolist()}))
     outputs = served.signatures[body["signature_name"]](images=tf.constant(body["instances"], tf.float32))
@@ -289,7 +299,7 @@ def test_docs_encode_response_keys_and_row_form(served, images):
 
 
 def test_tfsm_layer_as_documented(model, exported, images):
-    assert 'keras.layers.TFSMLayer("exported_models/betavae/1", call_endpoint="encode")' in DOCS.read_text()
+    assert 'keras.layers.TFSMLayer("exported_models/betavae/1", call_endpoint="encode")' in _export_docs()
     layer = keras.layers.TFSMLayer(str(exported), call_endpoint="encode")
     mean = model.encode(images).numpy()
     np.testing.assert_allclose(layer(images)["mean"].numpy(), mean, atol=TOLERANCE)
