@@ -28,6 +28,7 @@ ENV_VAR = "TFBETAVAE_DSPRITES"
 _IMAGE_SIZE = 64
 _HALF_SIZE_AT_SCALE_1 = 9.0  # pixels from the centre to a square's edge at scale 1
 _CENTRE_RANGE = (13.0, 50.0)  # pixel range of sprite centres, so rotated sprites stay inside
+_RENDER_SLICE = 64  # images rendered per numpy pass
 
 
 class ProceduralDSprites(GroundTruthData):
@@ -44,6 +45,12 @@ class ProceduralDSprites(GroundTruthData):
 
     def _render(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         del rng  # rendering is deterministic given the factors
+        if len(factors) > _RENDER_SLICE:  # slices keep the per-pixel temporaries in cache
+            slices = [self._render_slice(factors[i : i + _RENDER_SLICE]) for i in range(0, len(factors), _RENDER_SLICE)]
+            return np.concatenate(slices)
+        return self._render_slice(factors)
+
+    def _render_slice(self, factors: np.ndarray) -> np.ndarray:
         shape, scale, orientation, pos_x, pos_y = (factors[:, i] for i in range(5))
         low, high = _CENTRE_RANGE
         centre_x = (low + (high - low) * POSITION_VALUES[pos_x]).astype(np.float32)[:, None, None]
@@ -73,9 +80,12 @@ def _inside_ellipse(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def _inside_heart(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     # The classic implicit heart (x² + y² − 1)³ − x²y³ ≤ 0, with its point facing down the image.
+    # Products instead of ** 3: numpy's power calls powf per pixel and was 8x slower here.
     x = u * 1.15
     y = -v * 1.15 + 0.15
-    return (x * x + y * y - 1.0) ** 3 - x * x * y**3 <= 0.0
+    x2 = x * x
+    r = x2 + y * y - 1.0
+    return r * r * r <= x2 * y * y * y
 
 
 class DSpritesArrays(GroundTruthData):
