@@ -36,6 +36,8 @@ if __package__ in (None, "") and str(Path(__file__).resolve().parents[1]) not in
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tfbetavae.cli import int_at_least  # noqa: E402
+
 DSPRITES_SIZE = 737_280  # images in the original dSprites file: an "epoch"
 PAPER = {  # Higgins et al. 2017, Fig. 6 (disentanglement metric accuracy on dSprites), in percent
     1.0: {"name": "VAE", "score": 61.58, "std": 0.5},
@@ -44,37 +46,17 @@ PAPER = {  # Higgins et al. 2017, Fig. 6 (disentanglement metric accuracy on dSp
 MODELS = ((1.0, "vae", "VAE"), (4.0, "beta_vae", "β-VAE"))
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="reproduce_paper.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--steps", type=_positive, default=30_000, help="training steps per model (default 30000)")
-    parser.add_argument("--batch-size", type=_positive, default=64, help="training batch size (default 64)")
-    parser.add_argument("--num-train", type=_positive, default=10_000, help="metric training points (and MIG points)")
-    parser.add_argument("--num-eval", type=_positive, default=5_000, help="metric evaluation points")
-    parser.add_argument("--pairs", type=_positive, default=64, help="pairs averaged into one β-VAE metric point (L)")
-    parser.add_argument("--seed", type=_non_negative, default=0, help="seed of the networks, the data and the metrics")
-    parser.add_argument("--latent-dim", type=_positive, default=10, help="latent dimensions (default 10)")
+    parser.add_argument("--steps", type=int_at_least(1), default=30_000, help="training steps per model (default 30000)")
+    parser.add_argument("--batch-size", type=int_at_least(1), default=64, help="training batch size (default 64)")
+    parser.add_argument("--num-train", type=int_at_least(1), default=10_000, help="metric training points (and MIG points)")
+    parser.add_argument("--num-eval", type=int_at_least(1), default=5_000, help="metric evaluation points")
+    parser.add_argument("--pairs", type=int_at_least(1), default=64, help="pairs averaged into one β-VAE metric point (L)")
+    parser.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the networks, the data and the metrics")
+    parser.add_argument("--latent-dim", type=int_at_least(1), default=10, help="latent dimensions (default 10)")
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="Adam learning rate (default 5e-4)")
     parser.add_argument("--data", default="procedural", help="'procedural' (default) or the real dSprites .npz/.hdf5")
     parser.add_argument("--out", type=Path, default=Path("docs/reproduction"), help="folder for the results")

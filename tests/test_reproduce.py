@@ -51,7 +51,7 @@ def test_tiny_budget_writes_the_table_with_both_models(reproduce, tmp_path, caps
 def test_bad_arguments_give_clear_errors(reproduce, tmp_path, capsys):
     with pytest.raises(SystemExit):
         reproduce.main(["--steps", "0"])
-    assert "positive integer" in capsys.readouterr().err
+    assert "--steps: must be >= 1, got 0" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="does not exist"):
         reproduce.main(["--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "o")])
     (tmp_path / "file").write_text("x")

@@ -9,6 +9,21 @@ import pkgutil
 import sys
 
 
+def int_at_least(minimum: int):
+    """An argparse ``type`` for integers >= ``minimum``, with a readable error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def _command_modules():
     package = importlib.import_module(__name__)
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):

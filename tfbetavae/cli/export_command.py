@@ -13,18 +13,10 @@ import json
 import sys
 from pathlib import Path
 
+from tfbetavae.cli import int_at_least
+
 RUN_MODEL_FILE = "model.keras"
 RUN_CONFIG_FILE = "config.json"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
 
 
 def _folder_name(text: str) -> str:
@@ -52,7 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--base-dir", type=Path, default=Path("exported_models"), help="folder of served models (default: exported_models)"
     )
-    parser.add_argument("--version", type=_positive_int, default=None, help="version number (default: next free one)")
+    parser.add_argument("--version", type=int_at_least(1), default=None, help="version number (default: next free one)")
     parser.add_argument("--overwrite", action="store_true", help="replace VERSION if it exists")
     parser.set_defaults(run=run)  # the registry calls args.run(args)
     return parser

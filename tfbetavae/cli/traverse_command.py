@@ -15,6 +15,7 @@ import argparse
 import re
 from pathlib import Path
 
+from tfbetavae.cli import int_at_least
 from tfbetavae.cli.train_command import add_data_arguments
 
 
@@ -27,19 +28,6 @@ def _limits(text: str) -> tuple[float, float]:
     if not low < high:
         raise argparse.ArgumentTypeError(f"LOW must be below HIGH, got {text!r}")
     return low, high
-
-
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -55,10 +43,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the images drawn from the data")
     parser.add_argument("--limits", type=_limits, default=(-3.0, 3.0), help="LOW,HIGH of the sweep (default -3,3)")
     parser.add_argument("--relative", action="store_true", help="sweep mean+LOW .. mean+HIGH instead of LOW .. HIGH")
-    parser.add_argument("--steps", type=_int_at_least(2), default=10, help="columns (values of the sweep)")
-    parser.add_argument("--dims", type=_int_at_least(1), default=None, help="only the K dimensions of highest KL")
-    parser.add_argument("--num-images", type=_int_at_least(1), default=64, help="images to average the KL over")
-    parser.add_argument("--scale", type=_int_at_least(1), default=1, help="integer upscaling of each image")
+    parser.add_argument("--steps", type=int_at_least(2), default=10, help="columns (values of the sweep)")
+    parser.add_argument("--dims", type=int_at_least(1), default=None, help="only the K dimensions of highest KL")
+    parser.add_argument("--num-images", type=int_at_least(1), default=64, help="images to average the KL over")
+    parser.add_argument("--scale", type=int_at_least(1), default=1, help="integer upscaling of each image")
     parser.add_argument("--gif", default=None, help="also write an animated GIF of the traversal here")
     parser.set_defaults(run=run)
     # argparse before Python 3.13 reads "-3,3" as an unknown option, so `--limits -3,3` would fail; let
