@@ -128,6 +128,28 @@ def test_corrupt_or_truncated_keras_files_are_refused(saved, tmp_path_factory, d
     assert saved.read_bytes() == original
 
 
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from tfbetavae.export import export_saved_model, load_exported
+
+    return load_exported(export_saved_model(MODEL, tmp_path_factory.mktemp("exports") / "betavae"))
+
+
+@SETTINGS
+@given(image_arrays())
+def test_exported_encode_signature_accepts_valid_batches_and_names_the_problem_otherwise(served, array):
+    CASES["count"] += 1
+    files_before = sorted(p.name for p in served.path.rglob("*"))
+    if _valid_image_batch(array) and array.shape[0] > 0:
+        outputs = served.encode(array)
+        assert outputs["mean"].shape == (array.shape[0], 3)
+        np.testing.assert_allclose(outputs["mean"], MODEL.encode(array).numpy(), atol=1e-5)
+    else:
+        with pytest.raises(ValueError, match="images|shape|NaN|infinite|numeric|empty"):
+            served.encode(array)
+    assert sorted(p.name for p in served.path.rglob("*")) == files_before
+
+
 def test_run_folder_from_another_version_and_missing_files(tmp_path):
     (tmp_path / "config.json").write_text('{"tfbetavae_version": "9.9"}')
     with pytest.raises(ValueError, match="another tfbetavae run format"):
@@ -142,4 +164,4 @@ def test_run_folder_from_another_version_and_missing_files(tmp_path):
 def test_report_case_count():
     """Runs last in this file: prints how many generated cases the properties above checked."""
     print(f"\nproperty-based cases run: {CASES['count']}")
-    assert CASES["count"] >= 5 * 60
+    assert CASES["count"] >= 5 * 60  # six properties of up to 60 examples each
