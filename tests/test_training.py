@@ -153,3 +153,27 @@ def test_strategy_names_are_checked(monkeypatch):
     with pytest.raises(ValueError, match="unknown strategy 'tpu'"):
         make_strategy("tpu")
     assert worker_role(make_strategy("default")) == ("chief", 0, True)
+
+
+@pytest.mark.parametrize("objective, cls, weight", [("beta-tcvae", "BetaTCVAE", "beta"), ("factor-vae", "FactorVAE", "gamma")])
+def test_train_command_objectives(tmp_path, objective, cls, weight):
+    from tfbetavae.training import load_model
+
+    out = tmp_path / objective
+    assert main(["train", "--objective", objective, "--tc-weight", "3", "--steps", "2", "--batch-size", "8",
+                 "--latent-dim", "3", "--out", str(out)]) == 0
+    model = load_model(out)
+    assert type(model).__name__ == cls and getattr(model, weight) == 3.0
+    assert json.loads((out / "config.json").read_text())["objective"] == objective
+    if cls == "BetaTCVAE":
+        assert model.dataset_size == 737_280  # len(dsprites): one example per factor combination
+
+
+def test_beta_tcvae_on_images_needs_a_dataset_size(tmp_path, capsys):
+    from PIL import Image
+
+    for i in range(4):
+        Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / f"{i}.png")
+    assert main(["train", "--objective", "beta-tcvae", "--data", str(tmp_path), "--image-size", "16,16",
+                 "--steps", "1", "--out", str(tmp_path / "run")]) == 2
+    assert "--dataset-size" in capsys.readouterr().err

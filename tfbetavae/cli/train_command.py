@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+OBJECTIVES = ("beta-vae", "beta-tcvae", "factor-vae")
+
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Model settings shared by the commands that build models (train, tune)."""
@@ -30,6 +32,15 @@ def add_parser(subparsers) -> None:
     add_data_arguments(parser)
     add_model_arguments(parser)
     parser.add_argument("--beta", type=float, default=4.0)
+    parser.add_argument(
+        "--objective", choices=OBJECTIVES, default="beta-vae",
+        help="beta-vae (β·KL or capacity), beta-tcvae (Chen et al.) or factor-vae (Kim & Mnih)",
+    )
+    parser.add_argument(
+        "--tc-weight", type=float, default=None,
+        help="weight of the total correlation: β of beta-tcvae (default 6), γ of factor-vae (default 35)",
+    )
+    parser.add_argument("--dataset-size", type=int, default=None, help="N for beta-tcvae on data without factors")
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps-per-epoch", type=int, default=None)
@@ -69,7 +80,6 @@ def build_source(args):
 def run(args) -> int:
     import keras
 
-    from tfbetavae.model import BetaVAE
     from tfbetavae.training import compile_model, make_deterministic, make_strategy, train
 
     strategy = make_strategy(args.strategy)  # first: multi-worker setup must precede other TF work
@@ -79,19 +89,37 @@ def run(args) -> int:
         keras.utils.set_random_seed(args.seed)
     source, shape = build_source(args)
     with strategy.scope():
-        model = BetaVAE(
-            latent_dim=args.latent_dim, input_shape=shape, beta=args.beta, likelihood=args.likelihood,
-            capacity=args.capacity, capacity_steps=args.capacity_steps, gamma=args.gamma,
-            kernel_sizes=parse_ints(args.kernel_sizes, "--kernel-sizes"), seed=args.seed,
-        )
+        model = build_model(args, source, shape)
         compile_model(model, args.learning_rate)
     history = train(
         model, source, steps=args.steps, batch_size=args.batch_size, run_dir=args.out,
         steps_per_epoch=args.steps_per_epoch, seed=args.seed, learning_rate=args.learning_rate,
-        extra_config={"data": args.data},
+        extra_config={"data": args.data, "objective": args.objective},
     )
     print_summary(history.history, args.out)
     return 0
+
+
+def build_model(args, source, shape):
+    """The model the arguments ask for: BetaVAE, BetaTCVAE or FactorVAE on the same network."""
+    from tfbetavae.data.sources import has_factors
+    from tfbetavae.model import BetaVAE
+
+    common = {
+        "latent_dim": args.latent_dim, "input_shape": shape, "likelihood": args.likelihood,
+        "kernel_sizes": parse_ints(args.kernel_sizes, "--kernel-sizes"), "seed": args.seed,
+    }
+    if args.objective == "beta-vae":
+        return BetaVAE(beta=args.beta, capacity=args.capacity, capacity_steps=args.capacity_steps, gamma=args.gamma,
+                       **common)
+    from tfbetavae.objectives import BetaTCVAE, FactorVAE
+
+    if args.objective == "factor-vae":
+        return FactorVAE(gamma=35.0 if args.tc_weight is None else args.tc_weight, **common)
+    size = args.dataset_size if args.dataset_size is not None else len(source) if has_factors(source) else None
+    if size is None:
+        raise ValueError("--objective beta-tcvae on data without known factors needs --dataset-size N")
+    return BetaTCVAE(dataset_size=size, beta=6.0 if args.tc_weight is None else args.tc_weight, **common)
 
 
 def print_summary(history: dict, run_dir) -> None:
@@ -100,7 +128,7 @@ def print_summary(history: dict, run_dir) -> None:
         return
     first, last = {k: v[0] for k, v in history.items()}, {k: v[-1] for k, v in history.items()}
     print("\nTraining summary (first epoch -> last epoch):")
-    for key in ("loss", "reconstruction", "kl", "active_dims", "capacity"):
+    for key in ("loss", "reconstruction", "kl", "active_dims", "capacity", "total_correlation"):
         if key in last:
             print(f"  {key:15s} {first[key]:10.3f} -> {last[key]:10.3f}")
     print(f"Run folder: {run_dir} (model.keras, checkpoints/, logs/ for TensorBoard)")
