@@ -3,7 +3,6 @@
 No timing is asserted anywhere: the numbers depend on the machine and on whatever else runs on it.
 """
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -18,11 +17,8 @@ SCRIPT = ROOT / "scripts" / "bench.py"
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("tfbetavae_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_script):
+    return load_script("bench")
 
 
 def _positive(value) -> bool:

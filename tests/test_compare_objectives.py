@@ -1,23 +1,17 @@
 """scripts/compare_objectives.py: a tiny end-to-end run (table, JSON, plot), the render cache and argument errors."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("tfbetavae.metrics")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_objectives.py"
 
 
 @pytest.fixture(scope="module")
-def compare():
-    spec = importlib.util.spec_from_file_location("compare_objectives", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def compare(load_script):
+    return load_script("compare_objectives")
 
 
 def test_tiny_comparison_writes_table_json_and_plot(compare, tmp_path):

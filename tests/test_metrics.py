@@ -201,25 +201,10 @@ def test_beta_vae_batches_with_a_keras_encoder(data):
 
 
 def test_scores_are_deterministic_for_a_seed(data):
-    first = evaluate(
-        noisy_identity(7),
-        data,
-        ["beta_vae", "factor_vae"],
-        seed=3,
-        num_train=100,
-        num_eval=50,
-        num_variance_estimate=100,
-        progress=False,
-    )
-    second = evaluate(
-        noisy_identity(7),
-        data,
-        ["beta_vae", "factor_vae"],
-        seed=3,
-        num_train=100,
-        num_eval=50,
-        num_variance_estimate=100,
-        progress=False,
+    first, second = (
+        evaluate(noisy_identity(7), data, ["beta_vae", "factor_vae"], seed=3, num_train=100, num_eval=50,
+                 num_variance_estimate=100, progress=False)
+        for _ in range(2)
     )
     assert first == second
     a = beta_vae_score(noise(0), data, num_eval=100, seed=1, protocol="paper", **SMALL)

@@ -1,21 +1,14 @@
 """scripts/reproduce_paper.py end to end at a tiny budget."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "reproduce_paper.py"
-
 
 @pytest.fixture(scope="module")
-def reproduce():
-    spec = importlib.util.spec_from_file_location("reproduce_paper", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def reproduce(load_script):
+    return load_script("reproduce_paper")
 
 
 def test_tiny_budget_writes_the_table_with_both_models(reproduce, tmp_path, capsys):
