@@ -12,6 +12,7 @@ Layout of ``run_dir``::
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -24,6 +25,8 @@ from tfbetavae.model import BetaVAE
 
 DEFAULT_LEARNING_RATE = 5e-4
 RUN_FORMAT_VERSION = "0.1"  # written into config.json; runs of another format are refused on load
+
+logger = logging.getLogger("tfbetavae.training")
 
 
 def load_model(path: str | os.PathLike) -> keras.Model:
@@ -225,7 +228,9 @@ def train(
             raise FileExistsError(f"{run} already holds a finished run (model.keras); choose another run folder")
         checkpoint = run / "checkpoints" / "last.keras"
         if checkpoint.exists():
-            initial_epoch = restore_checkpoint(model, checkpoint) // steps_per_epoch
+            resumed_step = restore_checkpoint(model, checkpoint)
+            initial_epoch = resumed_step // steps_per_epoch
+            logger.info("resuming %s from step %d of %d", run, initial_epoch * steps_per_epoch, int(steps))
         run.mkdir(parents=True, exist_ok=True)
         config = {
             "model": model.get_config(),
@@ -238,12 +243,14 @@ def train(
             **(extra_config or {}),
         }
         atomic_write_json(config, run / "config.json")
+        # The user's callbacks run first: scores they write into the epoch logs reach TensorBoard and the CSV,
+        # and work they do at an epoch's end (e.g. a study scoring the model) finishes before the checkpoint
+        # that would let a resumed run skip past it.
         callbacks = [
-            callbacks[0],
+            *callbacks,
             keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
             keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
             AtomicCheckpoint(checkpoint),
-            *callbacks[1:],
         ]
     dataset = training_dataset(data, batch_size=batch_size, seed=seed, start=initial_epoch * steps_per_epoch)
     history = model.fit(
