@@ -1,0 +1,61 @@
+"""Choosing β with KerasTuner, split along KerasTuner's own seams.
+
+* ``hypermodel``: ``BetaVAEHyperModel`` (the search space, one trial's training and its results dict),
+  ``constrained_score`` and the tables of result keys;
+* ``search``: ``search`` (random, Bayesian or Hyperband; resume; chief/worker) and the pieces another runner over
+  KerasTuner reuses: ``serve_oracle``, ``is_chief``/``is_worker``, ``check_settings``, ``forget_finished_retries``;
+* ``results``: ``results_table``, ``format_table``, ``plot_tradeoff``, ``export_best``.
+
+Every name is importable from ``tfbetavae.tuning`` as before the split. ``tfbetavae.tuning.search`` is the
+function (as before); reach the module with ``from tfbetavae.tuning.search import ...`` or ``sys.modules``.
+"""
+
+from tfbetavae.tuning.hypermodel import (
+    COMMON_KEYS,
+    CONSTRAINED_KEY,
+    DEFAULT_BETAS,
+    METRIC_KEYS,
+    MINIMISED_KEYS,
+    PRIMARY_KEYS,
+    BetaVAEHyperModel,
+    ScoreFunction,
+    constrained_score,
+)
+from tfbetavae.tuning.results import export_best, format_number, format_table, plot_tradeoff, results_table
+from tfbetavae.tuning.search import (
+    SETTINGS_FILE,
+    TUNERS,
+    check_settings,
+    forget_finished_retries,
+    is_chief,
+    is_worker,
+    search,
+    serve_oracle,
+    settings_path,
+)
+
+__all__ = [
+    "COMMON_KEYS",
+    "CONSTRAINED_KEY",
+    "DEFAULT_BETAS",
+    "METRIC_KEYS",
+    "MINIMISED_KEYS",
+    "PRIMARY_KEYS",
+    "SETTINGS_FILE",
+    "TUNERS",
+    "BetaVAEHyperModel",
+    "ScoreFunction",
+    "check_settings",
+    "constrained_score",
+    "export_best",
+    "forget_finished_retries",
+    "format_number",
+    "format_table",
+    "is_chief",
+    "is_worker",
+    "plot_tradeoff",
+    "results_table",
+    "search",
+    "serve_oracle",
+    "settings_path",
+]
