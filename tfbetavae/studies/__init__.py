@@ -1,0 +1,181 @@
+"""Studies: what a setting (β, objective, learning rate, ...) buys, measured over seeds.
+
+``study(...)`` runs a grid of settings × seeds, each a resumable training run scored at several steps, on
+KerasTuner's grid oracle (so chief/worker processes share it), and writes ``results.json``/``results.csv``, a
+Markdown summary and pictures into the study folder. ``report(folder)`` redraws them from a finished or partial
+study. See docs/studies.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tfbetavae.studies.runner import (
+    DEFAULT_SCORES,
+    FAST_SIZES,
+    OBJECTIVES,
+    SCORES,
+    STUDY_SIZES,
+    Setting,
+    StudyPlan,
+    check_or_write_plan,
+    collect_results,
+    load_plan,
+    make_plan,
+    make_settings,
+    resolve_study_data,
+    run_grid,
+    run_local_workers,
+    set_threads,
+    use_plan_precision,
+    write_results,
+)
+from tfbetavae.training import DEFAULT_LEARNING_RATE
+
+__all__ = [
+    "DEFAULT_SCORES",
+    "FAST_SIZES",
+    "OBJECTIVES",
+    "SCORES",
+    "STUDY_SIZES",
+    "Setting",
+    "StudyPlan",
+    "collect_results",
+    "load_plan",
+    "make_settings",
+    "report",
+    "study",
+]
+
+
+def _steps(steps: int | None, eval_steps: Sequence[int] | int | None) -> list[int]:
+    """The evaluation steps, ending at ``steps`` (given or implied); errors name a bad value."""
+    if isinstance(eval_steps, int) and not isinstance(eval_steps, bool):
+        eval_steps = [eval_steps]
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if eval_steps is None:
+        if steps is None:
+            raise ValueError("give steps (train this many) or eval_steps (score at these steps)")
+        return [steps]
+    listed = list(eval_steps)
+    for value in listed:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"eval_steps must be positive integers, got {value!r}")
+    if steps is not None:
+        beyond = [v for v in listed if v > steps]
+        if beyond:
+            raise ValueError(f"eval_steps {beyond} lie beyond steps={steps}")
+        if steps not in listed:
+            listed.append(steps)
+    return listed
+
+
+def study(
+    directory: str | os.PathLike,
+    betas: Sequence[float] | float = (1.0, 4.0),
+    seeds: Sequence[int] = (0, 1, 2),
+    steps: int | None = None,
+    eval_steps: Sequence[int] | int | None = None,
+    *,
+    objectives: Sequence[str] | str = ("beta-vae",),
+    capacities: Sequence[float] | float = (25.0,),
+    gammas: Sequence[float] | float | None = None,
+    capacity_steps: int | None = None,
+    learning_rates: Sequence[float] | float = DEFAULT_LEARNING_RATE,
+    latent_dims: Sequence[int] | int = 10,
+    settings: Sequence[Setting] | None = None,
+    scores: Sequence[str] = DEFAULT_SCORES,
+    metric_sizes: Mapping[str, Mapping[str, int]] | None = None,
+    fast: bool = False,
+    data: Any = "dsprites",
+    batch_size: int = 64,
+    precision: str = "float32",
+    workers: int = 1,
+    threads: int | None = None,
+    eval_seed: int = 12345,
+    level: float = 0.05,
+    num_workers: int | None = None,
+    chief_timeout: float | None = None,
+    verbose: bool = True,
+) -> list[dict]:
+    """Runs (or resumes) a study in ``directory`` and returns its result rows (one per run × evaluated step).
+
+    The grid is ``settings`` if given, else ``make_settings(objectives, betas, capacities, gammas, ...)``; every
+    setting is trained once per seed for ``steps`` (= the last of ``eval_steps``) and scored at each of
+    ``eval_steps`` with ``scores`` (see ``SCORES``) at ``STUDY_SIZES`` (``FAST_SIZES`` with ``fast=True``, which
+    every output then says), overridden per score by ``metric_sizes={"mig": {"num_train": 20000}}``.
+
+    ``workers=N`` (N > 1) trains N cells at a time in local worker processes with ``threads`` intra-op threads
+    each (default: the cores split between them). With the ``KERASTUNER_*`` variables set, this process is a
+    chief (serving the grid to ``num_workers`` workers) or a worker, exactly as in ``tfbetavae.tuning.search``.
+    Re-running with the same folder resumes; a folder that holds a study of another grid is refused.
+    """
+    from tfbetavae.data.ground_truth import GroundTruthData
+    from tfbetavae.tuning.search import is_chief, is_worker
+
+    say = print if verbose else (lambda text: None)
+    grid = list(settings) if settings is not None else make_settings(
+        objectives, betas, capacities, gammas, capacity_steps, learning_rates, latent_dims
+    )
+    if isinstance(data, GroundTruthData):
+        source, spec = data, f"{type(data).__module__}.{type(data).__name__}"
+    elif isinstance(data, str):
+        source, spec = resolve_study_data(data), data
+    else:
+        raise TypeError(f"data must be a GroundTruthData or a data name such as 'dsprites', got {type(data).__name__}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if workers > 1 and not isinstance(data, str):
+        raise ValueError("local workers load the data by name: give data as a name or path (e.g. 'dsprites')")
+    precision = _resolved_precision(precision)
+    plan = make_plan(grid, seeds, _steps(steps, eval_steps), scores, metric_sizes, fast, batch_size=batch_size,
+                     data=spec, eval_seed=eval_seed, precision=precision)
+    study_dir = Path(directory)
+    if is_worker():
+        plan = check_or_write_plan(study_dir, plan, write=False)
+    else:
+        check_or_write_plan(study_dir, plan)
+    use_plan_precision(plan)
+    cells = len(plan.settings) * len(plan.seeds)
+    if plan.fast:
+        say("FAST PRESET: small metric sizes for a quick look; the numbers are rough")
+    say(f"Study {study_dir}: {len(plan.settings)} settings × {len(plan.seeds)} seeds = {cells} runs of "
+        f"{plan.steps} steps, scored at {plan.eval_steps}")
+    if workers > 1 and not (is_chief() or is_worker()):
+        run_local_workers(study_dir, workers, threads, say=say)
+    else:
+        set_threads(threads)
+        run_grid(plan, study_dir, source, say=say, num_workers=num_workers, chief_timeout=chief_timeout)
+    if is_worker():
+        say("worker: no cells left; the results are with the chief")
+        return []
+    return report(study_dir, level=level, verbose=verbose)
+
+
+def _resolved_precision(name: str) -> str:
+    if name == "float32":
+        return name
+    from tfbetavae.precision import resolve_precision
+
+    return resolve_precision(name)
+
+
+def report(directory: str | os.PathLike, level: float = 0.05, verbose: bool = True) -> list[dict]:
+    """Writes ``results.json``/``.csv``, ``summary.md`` and the pictures of a finished or partial study, prints the
+    summary, and returns the rows."""
+    from tfbetavae.studies.report import format_summary, summarize, write_report
+
+    study_dir = Path(directory)
+    rows = collect_results(study_dir)
+    if not rows:
+        raise ValueError(f"{study_dir}: no results yet (no run has reached its first evaluation step)")
+    write_results(study_dir, rows)
+    paths = write_report(rows, study_dir, level=level)
+    if verbose:
+        print(format_summary(summarize(rows)))
+        print("Written: " + ", ".join(str(p) for p in [study_dir / "results.csv", *paths.values()]))
+    return rows

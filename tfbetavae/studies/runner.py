@@ -1,0 +1,699 @@
+"""Studies: a grid of model settings crossed with seeds, each cell a resumable training run scored on a curve.
+
+One cell is one ``tfbetavae.training.train`` run in ``<study>/runs/<cell>/``, scored at every step of
+``eval_steps`` (its rows go to ``<cell>/study_scores.json``). KerasTuner's ``GridSearchOracle`` walks the
+(seed, setting) grid and keeps the books: which cells finished, which one a killed process left running. So
+``--chief``/``--worker`` processes (or ``workers=N`` local processes) share a study exactly as they share a
+``tune`` search, and a study started again in the same folder runs every missing cell once, resuming a
+half-trained cell from its checkpoint.
+
+Layout of a study folder::
+
+    study.json            the plan (grid, seeds, steps, scores, metric sizes); another plan is refused
+    runs/<cell>/          a training run folder, plus study_scores.json (one row per evaluated step)
+    oracle/               KerasTuner's bookkeeping (oracle.json, trial_*/trial.json)
+    results.json, .csv    every row of every run (written by the process that reports)
+    summary.md, *.png     the report (``tfbetavae.studies.report``)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import logging
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfbetavae.training import DEFAULT_LEARNING_RATE, atomic_write_json
+from tfbetavae.tuning._checks import choices, non_negative_int, positive_float, positive_int
+
+logger = logging.getLogger("tfbetavae.studies")
+
+OBJECTIVES = ("beta-vae", "capacity", "beta-tcvae", "factor-vae")
+# Study score name -> (registry metric, fixed arguments). Both β-VAE protocols are scored under their own name.
+SCORES: dict[str, tuple[str, dict[str, Any]]] = {
+    "beta_vae": ("beta_vae", {"protocol": "standard"}),
+    "beta_vae_paper": ("beta_vae", {"protocol": "paper"}),
+    "factor_vae": ("factor_vae", {}),
+    "mig": ("mig", {}),
+    "dci": ("dci", {}),
+    "sap": ("sap", {}),
+}
+DEFAULT_SCORES = ("beta_vae", "beta_vae_paper", "mig", "dci")
+# Metric sizes a study uses unless told otherwise. Smaller than the metrics module's defaults (10,000/5,000
+# points, 2.5 min for one β-VAE score here): a study scores every run at several steps, and scoring must stay a
+# small share of its time. Sampling error of an accuracy on 500 points: about ±0.02.
+STUDY_SIZES: dict[str, dict[str, int]] = {
+    "beta_vae": {"num_train": 1000, "num_eval": 500},
+    "beta_vae_paper": {"num_train": 1000, "num_eval": 500},
+    "factor_vae": {"num_train": 1000, "num_eval": 500, "num_variance_estimate": 5000},
+    "mig": {"num_train": 10000},
+    "dci": {"num_train": 5000, "num_test": 2500},
+    "sap": {"num_train": 5000, "num_test": 2500},
+}
+FAST_SIZES: dict[str, dict[str, int]] = {
+    "beta_vae": {"num_train": 200, "num_eval": 100},
+    "beta_vae_paper": {"num_train": 200, "num_eval": 100},
+    "factor_vae": {"num_train": 200, "num_eval": 100, "num_variance_estimate": 1000},
+    "mig": {"num_train": 1000},
+    "dci": {"num_train": 1000, "num_test": 500},
+    "sap": {"num_train": 1000, "num_test": 500},
+}
+HELD_OUT_IMAGES = 512
+FAST_HELD_OUT_IMAGES = 128
+PLAN_FILE = "study.json"
+SCORES_FILE = "study_scores.json"
+CLOCK_FILE = "study_clock.json"
+PLAN_FORMAT = 1
+
+
+# --------------------------------------------------------------------------- the plan
+@dataclass(frozen=True)
+class Setting:
+    """One model configuration of the grid (a cell is a setting and a seed)."""
+
+    objective: str = "beta-vae"
+    beta: float | None = 4.0  # β of beta-vae; the total-correlation weight of beta-tcvae
+    capacity: float | None = None  # C_max (nats) of the capacity objective
+    gamma: float | None = None  # weight of |KL - C| (capacity) or of the TC term (factor-vae)
+    capacity_steps: int | None = None
+    learning_rate: float = DEFAULT_LEARNING_RATE
+    latent_dim: int = 10
+
+    @property
+    def key(self) -> str:
+        """A stable, folder-safe identity (the grid's hyperparameter value)."""
+        parts = [self.objective]
+        for name in ("beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
+        return "_".join(parts)
+
+
+@dataclass
+class StudyPlan:
+    """Everything that makes two studies the same study (saved as ``study.json``)."""
+
+    settings: list[Setting]
+    seeds: list[int]
+    eval_steps: list[int]
+    scores: list[str]
+    metric_sizes: dict[str, dict[str, int]]
+    held_out_images: int
+    fast: bool = False
+    batch_size: int = 64
+    data: str = "dsprites"
+    eval_seed: int = 12345
+    precision: str = "float32"
+    format: int = PLAN_FORMAT
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return self.eval_steps[-1]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """The largest divisor of every evaluation step that is at most 500: each one ends an epoch."""
+        common = math.gcd(*self.eval_steps)
+        return max(d for d in range(1, min(common, 500) + 1) if common % d == 0)
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "settings": [asdict(s) for s in self.settings]}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> StudyPlan:
+        values = dict(data)
+        values["settings"] = [Setting(**s) for s in values["settings"]]
+        return cls(**values)
+
+    def setting(self, key: str) -> Setting:
+        for candidate in self.settings:
+            if candidate.key == key:
+                return candidate
+        raise KeyError(key)
+
+    def cell_name(self, setting: Setting, seed: int) -> str:
+        return f"{setting.key}_seed={seed}"
+
+
+def _values(values: Any, name: str, convert) -> list:
+    """A non-empty list of checked values, in which a repeat is an error (a repeated seed would be a duplicate run)."""
+    items = [values] if isinstance(values, (int, float, np.number)) and not isinstance(values, bool) else values
+    if isinstance(items, (Sequence, np.ndarray)) and not isinstance(items, (str, bytes)) and len(items) > 0:
+        checked = [convert(item, f"{name} entry") for item in items]
+        repeated = sorted({v for v in checked if checked.count(v) > 1})
+        if repeated:
+            raise ValueError(f"{name} repeats {repeated}: each value must appear once")
+    return choices(values, name, convert)
+
+
+def make_settings(
+    objectives: Sequence[str] = ("beta-vae",),
+    betas: Sequence[float] | float = (1.0, 4.0),
+    capacities: Sequence[float] | float = (25.0,),
+    gammas: Sequence[float] | float | None = None,
+    capacity_steps: int | None = None,
+    learning_rates: Sequence[float] | float = DEFAULT_LEARNING_RATE,
+    latent_dims: Sequence[int] | int = 10,
+) -> list[Setting]:
+    """The grid: every objective × its own axes × learning rate × latent size.
+
+    beta-vae and beta-tcvae take ``betas``; capacity takes ``capacities`` × ``gammas`` (default 1000);
+    factor-vae takes ``gammas`` (default 35) as its total-correlation weight.
+    """
+    if isinstance(objectives, str):
+        objectives = [objectives]
+    objectives = list(objectives)
+    if not objectives:
+        raise ValueError(f"objectives is empty: choose from {OBJECTIVES}")
+    for objective in objectives:
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; choose from {OBJECTIVES}")
+    rates = _values(learning_rates, "learning_rates", positive_float)
+    sizes = _values(latent_dims, "latent_dims", positive_int)
+    steps = None if capacity_steps is None else positive_int(capacity_steps, "capacity_steps")
+    settings = []
+    for objective in dict.fromkeys(objectives):
+        if objective in ("beta-vae", "beta-tcvae"):
+            axes = [{"beta": b} for b in _values(betas, "betas", positive_float)]
+        elif objective == "capacity":
+            gamma_values = _values(1000.0 if gammas is None else gammas, "gammas", positive_float)
+            axes = [
+                {"beta": None, "capacity": c, "gamma": g, "capacity_steps": steps}
+                for c, g in itertools.product(_values(capacities, "capacities", positive_float), gamma_values)
+            ]
+        else:
+            axes = [{"beta": None, "gamma": g} for g in _values(35.0 if gammas is None else gammas, "gammas", positive_float)]
+        for axis, rate, size in itertools.product(axes, rates, sizes):
+            settings.append(Setting(objective=objective, learning_rate=rate, latent_dim=size, **axis))
+    return settings
+
+
+def _labels(settings: Sequence[Setting]) -> dict[str, str]:
+    """Short labels naming only what varies between settings (``beta=4``, ``capacity=25 lr=1e-4``)."""
+    names = {"learning_rate": "lr", "latent_dim": "z", "capacity_steps": "C steps"}
+    varying = [
+        name
+        for name in ("objective", "beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim")
+        if len({getattr(s, name) for s in settings}) > 1
+    ] or ["beta"]
+    labels = {}
+    for setting in settings:
+        parts = []
+        for name in varying:
+            value = getattr(setting, name)
+            if value is None:
+                continue
+            text = f"{value:g}" if isinstance(value, float) else str(value)
+            parts.append(text if name == "objective" else f"{names.get(name, name)}={text}")
+        labels[setting.key] = " ".join(parts) or setting.key
+    return labels
+
+
+def make_plan(
+    settings: Sequence[Setting],
+    seeds: Sequence[int],
+    eval_steps: Sequence[int],
+    scores: Sequence[str] = DEFAULT_SCORES,
+    metric_sizes: Mapping[str, Mapping[str, int]] | None = None,
+    fast: bool = False,
+    held_out_images: int | None = None,
+    batch_size: int = 64,
+    data: str = "dsprites",
+    eval_seed: int = 12345,
+    precision: str = "float32",
+) -> StudyPlan:
+    """Checks every part of a study before anything is written; errors name the problem."""
+    settings = list(settings)
+    if not settings:
+        raise ValueError("the study grid is empty: give at least one setting (e.g. betas=[1, 4])")
+    keys = [s.key for s in settings]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"the grid repeats a setting: {sorted({k for k in keys if keys.count(k) > 1})}")
+    seeds = _values(seeds, "seeds", non_negative_int)
+    eval_steps = _values(eval_steps, "eval_steps", positive_int)
+    if eval_steps != sorted(eval_steps):
+        eval_steps = sorted(eval_steps)
+    scores = list(dict.fromkeys([scores] if isinstance(scores, str) else scores))
+    if not scores:
+        raise ValueError(f"no scores chosen; choose from {list(SCORES)}")
+    for name in scores:
+        if name not in SCORES:
+            raise ValueError(f"unknown score {name!r}; choose from {list(SCORES)}")
+    sizes = {name: dict((FAST_SIZES if fast else STUDY_SIZES)[name]) for name in scores}
+    for name, given in (metric_sizes or {}).items():
+        if name not in sizes:
+            raise ValueError(f"metric sizes given for {name!r}, which is not among the chosen scores {scores}")
+        for key, value in given.items():
+            if key not in sizes[name]:
+                raise ValueError(f"score {name!r} has no size {key!r}; it has {sorted(sizes[name])}")
+            sizes[name][key] = positive_int(value, f"{name}.{key}")
+    held_out = held_out_images or (FAST_HELD_OUT_IMAGES if fast else HELD_OUT_IMAGES)
+    from tfbetavae.model import BetaVAE  # noqa: F401  (checks settings the way the model will)
+
+    return StudyPlan(
+        settings=settings,
+        seeds=seeds,
+        eval_steps=eval_steps,
+        scores=scores,
+        metric_sizes=sizes,
+        held_out_images=positive_int(held_out, "held_out_images"),
+        fast=bool(fast),
+        batch_size=positive_int(batch_size, "batch_size"),
+        data=str(data),
+        eval_seed=non_negative_int(eval_seed, "eval_seed"),
+        precision=str(precision),
+        labels=_labels(settings),
+    )
+
+
+def check_or_write_plan(study_dir: Path, plan: StudyPlan, write: bool = True) -> StudyPlan:
+    """A folder that already holds a study must hold this one; nothing of it is overwritten otherwise."""
+    path = study_dir / PLAN_FILE
+    current = json.loads(json.dumps(plan.to_json()))
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: corrupt study plan ({error}); move the folder aside") from None
+        different = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        if different:
+            details = "; ".join(f"{k}: {_brief(saved.get(k))} -> {_brief(current.get(k))}" for k in different)
+            raise ValueError(
+                f"{study_dir} holds a study of another grid ({details}); use another folder, or the same settings"
+            )
+        return plan
+    if study_dir.exists() and any(study_dir.iterdir()):
+        raise ValueError(f"{study_dir} is not empty and holds no study ({PLAN_FILE} missing); use another folder")
+    if write:
+        atomic_write_json(current, path)
+    return plan
+
+
+def _brief(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def load_plan(study_dir: str | os.PathLike) -> StudyPlan:
+    path = Path(study_dir) / PLAN_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no study in {study_dir} ({PLAN_FILE} missing)")
+    try:
+        return StudyPlan.from_json(json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError, KeyError) as error:
+        raise ValueError(f"{path}: corrupt study plan ({type(error).__name__}: {error})") from None
+
+
+# --------------------------------------------------------------------------- one cell
+def build_model(setting: Setting, image_shape, seed: int, dataset_size: int | None = None):
+    """The model of a setting, seeded; compiled with the setting's learning rate."""
+    import keras
+
+    from tfbetavae.model import BetaVAE
+    from tfbetavae.training import compile_model
+
+    keras.utils.set_random_seed(seed)
+    common = {"latent_dim": setting.latent_dim, "input_shape": tuple(image_shape), "seed": seed}
+    if setting.objective == "beta-vae":
+        model = BetaVAE(beta=setting.beta, **common)
+    elif setting.objective == "capacity":
+        model = BetaVAE(
+            beta=1.0, capacity=setting.capacity, gamma=setting.gamma,
+            **({"capacity_steps": setting.capacity_steps} if setting.capacity_steps else {}), **common,
+        )
+    elif setting.objective == "beta-tcvae":
+        from tfbetavae.objectives import BetaTCVAE
+
+        model = BetaTCVAE(dataset_size=dataset_size, beta=setting.beta, **common)
+    else:
+        from tfbetavae.objectives import FactorVAE
+
+        model = FactorVAE(gamma=setting.gamma, **common)
+    return compile_model(model, setting.learning_rate)
+
+
+def held_out_terms(model, data, num_images: int, seed: int) -> dict[str, float]:
+    """Reconstruction, KL and loss (nats per image) and active dimensions on held-out images."""
+    from tfbetavae.model import ACTIVE_KL_THRESHOLD
+
+    images = data.sample(num_images, np.random.default_rng([seed, 7919]))[1]
+    totals = {"reconstruction": 0.0, "kl": 0.0, "loss": 0.0}
+    kl_per_dim = np.zeros(model.latent_dim)
+    for start in range(0, len(images), 256):
+        batch = images[start : start + 256].astype(np.float32)
+        terms = model.compute_terms(batch, training=False)
+        for key in totals:
+            totals[key] += float(terms[key]) * len(batch)
+        kl_per_dim += np.sum(np.asarray(terms["kl_per_dim"], dtype=np.float64), axis=0)
+    results = {key: value / len(images) for key, value in totals.items()}
+    results["active_dims"] = float(np.sum(kl_per_dim / len(images) > ACTIVE_KL_THRESHOLD))
+    return results
+
+
+def score_model(model, data, plan: StudyPlan) -> dict[str, float]:
+    """Every chosen score of a model, with flat keys (``beta_vae_eval_accuracy``, ``mig``, ...)."""
+    from tfbetavae.metrics.evaluation import METRICS
+    from tfbetavae.metrics.representation import as_representation
+
+    represent = as_representation(model)
+    results = held_out_terms(model, data, plan.held_out_images, plan.eval_seed)
+    for name in plan.scores:
+        metric, fixed = SCORES[name]
+        values = METRICS[metric](
+            represent, data, seed=plan.eval_seed, progress=False, **fixed, **plan.metric_sizes[name]
+        )
+        for key, value in values.items():
+            results[name if key == name else f"{name}_{key}"] = float(value)
+    return results
+
+
+def read_rows(run_dir: Path) -> list[dict]:
+    path = run_dir / SCORES_FILE
+    if not path.exists():
+        return []
+    try:
+        return list(json.loads(path.read_text()))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: corrupt scores file ({error})") from None
+
+
+def _read_clock(run_dir: Path) -> dict[str, float]:
+    try:
+        return {k: float(v) for k, v in json.loads((run_dir / CLOCK_FILE).read_text()).items()}
+    except (FileNotFoundError, json.JSONDecodeError, AttributeError, ValueError):
+        return {"train_seconds": 0.0, "metric_seconds": 0.0}
+
+
+def _cell_scorer(plan: StudyPlan, setting: Setting, seed: int, run_dir: Path, data, say):
+    """A Keras callback that scores the model at each evaluation step and keeps the cell's clock."""
+    import keras
+
+    class CellScorer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.clock = _read_clock(run_dir)
+            self.rows = read_rows(run_dir)
+            self._epoch_start = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch_start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.clock["train_seconds"] += time.perf_counter() - self._epoch_start
+            step = int(self.model.step_counter.numpy())
+            if logs and "loss" in logs:
+                say(f"  step {step}/{plan.steps}: loss {float(logs['loss']):.1f}")
+            if step in plan.eval_steps and step not in {row["step"] for row in self.rows}:
+                self.score(step)
+            atomic_write_json(self.clock, run_dir / CLOCK_FILE)
+
+        def score(self, step: int) -> dict:
+            started = time.perf_counter()
+            scores = score_model(self.model, data, plan)
+            self.clock["metric_seconds"] += time.perf_counter() - started
+            row = {
+                **cell_identity(plan, setting, seed),
+                "step": step,
+                "train_seconds": round(self.clock["train_seconds"], 3),
+                "metric_seconds": round(self.clock["metric_seconds"], 3),
+                "wall_seconds": round(self.clock["train_seconds"] + self.clock["metric_seconds"], 3),
+                "fast": plan.fast,
+                **scores,
+            }
+            self.rows.append(row)
+            atomic_write_json(self.rows, run_dir / SCORES_FILE)
+            atomic_write_json(self.clock, run_dir / CLOCK_FILE)
+            shown = ", ".join(f"{k} {scores[k]:.3f}" for k in _headline_keys(plan) if k in scores)
+            say(f"  {plan.labels.get(setting.key, setting.key)} seed {seed} at step {step}: {shown}")
+            return row
+
+    return CellScorer()
+
+
+def _headline_keys(plan: StudyPlan) -> list[str]:
+    main = {"beta_vae": "beta_vae_eval_accuracy", "beta_vae_paper": "beta_vae_paper_eval_accuracy",
+            "factor_vae": "factor_vae_eval_accuracy", "mig": "mig", "dci": "dci_disentanglement", "sap": "sap"}
+    return [main[name] for name in plan.scores] + ["reconstruction", "kl"]
+
+
+def cell_identity(plan: StudyPlan, setting: Setting, seed: int) -> dict:
+    return {
+        "cell": plan.cell_name(setting, seed),
+        "setting": plan.labels.get(setting.key, setting.key),
+        "seed": seed,
+        **asdict(setting),
+        "precision": plan.precision,
+    }
+
+
+def run_cell(plan: StudyPlan, setting: Setting, seed: int, study_dir: Path, data, say=print) -> dict:
+    """Trains (or resumes, or skips) one cell and returns its row at the last evaluation step."""
+    from tfbetavae.training import restore_checkpoint, train
+
+    run_dir = study_dir / "runs" / plan.cell_name(setting, seed)
+    rows = read_rows(run_dir)
+    done = {row["step"] for row in rows}
+    label = f"{plan.labels.get(setting.key, setting.key)} seed {seed}"
+    if all(step in done for step in plan.eval_steps):
+        say(f"{label}: already scored at every step")
+        return max(rows, key=lambda row: row["step"])
+    size = len(data) if hasattr(data, "__len__") else None
+    model = build_model(setting, data.observation_shape, seed, dataset_size=size)
+    scorer = _cell_scorer(plan, setting, seed, run_dir, data, say)
+    checkpoint = run_dir / "checkpoints" / "last.keras"
+    finished = run_dir / "model.keras"
+    if checkpoint.exists() or finished.exists():
+        step = restore_checkpoint(model, finished if finished.exists() else checkpoint)
+        say(f"{label}: resuming from step {step} of {plan.steps}")
+        if step in plan.eval_steps and step not in done:  # killed between a checkpoint and its scores
+            scorer.set_model(model)
+            scorer.score(step)
+    else:
+        say(f"{label}: training {plan.steps} steps")
+    if not finished.exists():
+        train(
+            model, data, steps=plan.steps, batch_size=plan.batch_size, run_dir=run_dir,
+            steps_per_epoch=plan.steps_per_epoch, seed=seed, learning_rate=setting.learning_rate,
+            callbacks=[scorer], verbose=0,
+            extra_config={"study": os.fspath(study_dir), "setting": asdict(setting), "data": plan.data},
+        )
+    rows = read_rows(run_dir)
+    missing = [step for step in plan.eval_steps if step not in {row["step"] for row in rows}]
+    if missing:
+        raise RuntimeError(f"{run_dir}: training ended without scores at steps {missing}")
+    return max(rows, key=lambda row: row["step"])
+
+
+# --------------------------------------------------------------------------- the grid on KerasTuner
+OBJECTIVE_KEY = "study_score"
+
+
+def _make_tuner(plan: StudyPlan, study_dir: Path, data, say):
+    import keras_tuner as kt
+
+    hyperparameters = kt.HyperParameters()
+    hyperparameters.Choice("seed", plan.seeds)  # declared first: it varies slowest, so every setting gets seed 1
+    hyperparameters.Choice("setting", [s.key for s in plan.settings])
+
+    class StudyTuner(kt.engine.base_tuner.BaseTuner):
+        """Runs one study cell per trial; the trial's metrics are the cell's scores at its last step."""
+
+        def run_trial(self, trial, *args, **kwargs):
+            values = trial.hyperparameters.values
+            row = run_cell(plan, plan.setting(values["setting"]), int(values["seed"]), study_dir, data, say)
+            metrics = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and k not in ("seed", "step") and v is not None and math.isfinite(float(v))}
+            metrics[OBJECTIVE_KEY] = metrics.get(_headline_keys(plan)[0], 0.0)
+            return metrics
+
+        def save_model(self, trial_id, model, step=0):  # the cell's run folder holds its model
+            pass
+
+        def load_model(self, trial):
+            from tfbetavae.training import load_model
+
+            values = trial.hyperparameters.values
+            return load_model(study_dir / "runs" / plan.cell_name(plan.setting(values["setting"]), int(values["seed"])))
+
+    oracle = kt.oracles.GridSearchOracle(
+        objective=kt.Objective(OBJECTIVE_KEY, "max"),
+        max_trials=len(plan.settings) * len(plan.seeds),
+        hyperparameters=hyperparameters,
+        allow_new_entries=False,
+        tune_new_entries=False,
+        max_consecutive_failed_trials=1,
+    )
+    return StudyTuner(oracle=oracle, directory=os.fspath(study_dir), project_name="oracle", overwrite=False)
+
+
+def _failed_trials(tuner) -> list[str]:
+    oracle = tuner.oracle
+    trials = getattr(oracle, "trials", {})
+    return [f"trial {tid}: {(t.message or '').strip().splitlines()[-1:] }" for tid, t in trials.items()
+            if str(t.status) == "FAILED"]
+
+
+def run_grid(plan: StudyPlan, study_dir: Path, data, say=print, num_workers: int | None = None,
+             chief_timeout: float | None = None) -> None:
+    """This process's part of the study: all of it, a worker's share, or (chief) serving the grid."""
+    from tfbetavae.tuning.search import forget_finished_retries, is_chief, serve_oracle
+
+    tuner = _make_tuner(plan, study_dir, data, say)
+    if not _is_worker():
+        forget_finished_retries(tuner.oracle)
+    if is_chief():
+        tuner.save()
+        serve_oracle(tuner.oracle, num_workers=num_workers, timeout=chief_timeout)
+        return
+    tuner.search(verbose=0)
+    if not _is_worker():
+        failed = _failed_trials(tuner)
+        if failed:
+            raise RuntimeError(f"study cells failed: {failed}")
+
+
+def _is_worker() -> bool:
+    from tfbetavae.tuning.search import is_worker
+
+    return is_worker()
+
+
+# --------------------------------------------------------------------------- local workers
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def run_local_workers(study_dir: Path, workers: int, threads: int | None, say=print) -> None:
+    """Serves the grid from this process to ``workers`` local worker processes (KerasTuner chief/worker on
+    127.0.0.1), each with ``threads`` intra-op threads (default: the cores split between them)."""
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    port = _free_port()
+    children = []
+    log_dir = study_dir / "workers"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for index in range(workers):
+        env = {
+            **os.environ,
+            "KERASTUNER_TUNER_ID": f"worker{index}",
+            "KERASTUNER_ORACLE_IP": "127.0.0.1",
+            "KERASTUNER_ORACLE_PORT": str(port),
+            "TFBETAVAE_THREADS": str(threads),
+        }
+        log = open(log_dir / f"worker{index}.log", "a", encoding="utf-8")  # noqa: SIM115 - owned by the child
+        command = [sys.executable, "-m", "tfbetavae.studies.worker", os.fspath(study_dir)]
+        children.append((subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                          preexec_fn=_die_with_parent), log))
+    say(f"{workers} local workers × {threads} thread(s); logs in {log_dir}")
+    saved = {k: os.environ.get(k) for k in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")}
+    os.environ.update(KERASTUNER_TUNER_ID="chief", KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
+    try:
+        plan = load_plan(study_dir)
+        run_grid(plan, study_dir, data=None, say=say, num_workers=workers)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        codes = []
+        for child, log in children:
+            try:
+                codes.append(child.wait(timeout=60))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                codes.append(child.wait())
+            log.close()
+    bad = [i for i, code in enumerate(codes) if code != 0]
+    if bad:
+        raise RuntimeError(f"local worker(s) {bad} failed; see {log_dir}/worker<N>.log")
+
+
+def set_threads(threads: int | None) -> None:
+    """Pins TensorFlow's intra-op threads (before any TensorFlow work in this process)."""
+    if not threads:
+        return
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+    tf.config.threading.set_inter_op_parallelism_threads(max(1, int(threads)))
+
+
+# --------------------------------------------------------------------------- results
+RESULT_COLUMNS = (
+    "cell", "setting", "objective", "beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim",
+    "precision", "seed", "step", "wall_seconds", "train_seconds", "metric_seconds", "fast",
+)
+
+
+def collect_results(study_dir: str | os.PathLike) -> list[dict]:
+    """Every row of every run folder of a study (finished or partial), in grid order."""
+    study_dir = Path(study_dir)
+    plan = load_plan(study_dir)
+    rows = []
+    for seed in plan.seeds:
+        for setting in plan.settings:
+            rows.extend(sorted(read_rows(study_dir / "runs" / plan.cell_name(setting, seed)), key=lambda r: r["step"]))
+    return rows
+
+
+def write_results(study_dir: str | os.PathLike, rows: Sequence[Mapping]) -> tuple[Path, Path]:
+    """``results.json`` and ``results.csv`` (one row per run × evaluated step), written atomically."""
+    study_dir = Path(study_dir)
+    json_path = atomic_write_json(list(rows), study_dir / "results.json")
+    score_columns = sorted({k for row in rows for k in row} - set(RESULT_COLUMNS))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[*RESULT_COLUMNS, *score_columns], extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    csv_path = study_dir / "results.csv"
+    temporary = csv_path.with_name(".results.csv.tmp")
+    temporary.write_text(buffer.getvalue())
+    os.replace(temporary, csv_path)
+    return json_path, csv_path
+
+
+def resolve_study_data(spec: str):
+    """The ground-truth data a plan names (a study needs known factors to score disentanglement)."""
+    from tfbetavae.data.sources import has_factors, resolve_data
+
+    source = resolve_data(spec)
+    if not has_factors(source):
+        raise ValueError(f"a study needs data with known factors (e.g. dsprites) to score disentanglement; {spec!r} has none")
+    return source
+
+
+def use_plan_precision(plan: StudyPlan) -> None:
+    """Sets the plan's Keras precision policy in this process (float32 unless the plan says otherwise)."""
+    if plan.precision == "float32":
+        return
+    from tfbetavae.precision import use_precision
+
+    use_precision(plan.precision)
