@@ -22,6 +22,7 @@ setup(
         "tensorboard",
         "numpy",
         "scikit-learn",
+        "scipy",
         "matplotlib",
         "h5py",
         "pillow",

@@ -167,7 +167,7 @@ def _resolved_precision(name: str) -> str:
 def report(directory: str | os.PathLike, level: float = 0.05, verbose: bool = True) -> list[dict]:
     """Writes ``results.json``/``.csv``, ``summary.md`` and the pictures of a finished or partial study, prints the
     summary, and returns the rows."""
-    from tfbetavae.studies.report import format_summary, summarize, write_report
+    from tfbetavae.studies.reporting import format_summary, summarize, write_report
 
     study_dir = Path(directory)
     rows = collect_results(study_dir)

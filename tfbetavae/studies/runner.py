@@ -13,7 +13,7 @@ Layout of a study folder::
     runs/<cell>/          a training run folder, plus study_scores.json (one row per evaluated step)
     oracle/               KerasTuner's bookkeeping (oracle.json, trial_*/trial.json)
     results.json, .csv    every row of every run (written by the process that reports)
-    summary.md, *.png     the report (``tfbetavae.studies.report``)
+    summary.md, *.png     the report (``tfbetavae.studies.reporting``)
 """
 
 from __future__ import annotations
