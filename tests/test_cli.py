@@ -1,21 +1,92 @@
-"""The command line as a whole: every subcommand is registered, evaluate scores a model, scripts wrap the CLI."""
+"""The command line as a whole: every subcommand is registered, help is quick and quiet, runs are quiet and say
+when they resume, evaluate scores a model, scripts wrap the CLI."""
 
 import json
+import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+import tfbetavae
 from tfbetavae import BetaVAE, dsprites, train
 from tfbetavae.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
+# TensorFlow's C++ log lines ("I0000 00:00:… port.cc:153] oneDNN …"), absl's preamble, Python's absl/TF loggers.
+LOG_LINE = re.compile(r"^[IWEF]\d{4} |absl|cuda|oneDNN|cpu_feature_guard|^WARNING:|^INFO:", re.MULTILINE)
+
+
+def _quiet_env() -> dict:
+    """The environment of a user who set nothing: the CLI must be quiet without TF_CPP_MIN_LOG_LEVEL."""
+    return {key: value for key, value in os.environ.items() if key not in ("TF_CPP_MIN_LOG_LEVEL", "GLOG_minloglevel")}
 
 
 def test_every_subcommand_is_registered():
-    commands = build_parser()._subparsers._group_actions[0].choices
-    assert {"train", "evaluate", "export", "traverse", "tune"} <= set(commands)
+    assert {"train", "evaluate", "export", "traverse", "tune"} <= set(COMMANDS)
+
+
+def test_building_the_parser_imports_no_tensorflow():
+    """The reason help is quick: nothing heavy is imported until a command runs (checked in a fresh process)."""
+    code = ("import sys; from tfbetavae.cli import build_parser; build_parser(); "
+            "print([m for m in ('tensorflow', 'keras', 'numpy', 'keras_tuner', 'tensorflow_probability') "
+            "if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=_quiet_env())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_is_quick_and_prints_no_log_lines(command):
+    args = [sys.executable, "-m", "tfbetavae", *([command] if command else []), "--help"]
+    start = time.perf_counter()
+    out = subprocess.run(args, capture_output=True, text=True, timeout=60, env=_quiet_env())
+    elapsed = time.perf_counter() - start
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: tfbetavae{' ' + command if command else ''}")
+    assert "--verbose" in out.stdout
+    assert out.stderr == ""
+    assert elapsed < 2.0, f"tfbetavae {command or ''} --help took {elapsed:.2f} s"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tfbetavae {tfbetavae.__version__}"
+
+
+def test_verbose_goes_before_or_after_the_command():
+    parser = build_parser()
+    assert parser.parse_args(["--verbose", "evaluate", "--model", "m"]).verbose is True
+    assert parser.parse_args(["evaluate", "--model", "m", "--verbose"]).verbose is True
+    assert parser.parse_args(["evaluate", "--model", "m"]).verbose is False
+
+
+def test_a_resumed_run_says_so_before_training_and_logs_nothing_else(tmp_path, capsys):
+    run = tmp_path / "run"
+    tiny = ["--steps-per-epoch", "2", "--batch-size", "8", "--latent-dim", "2", "--out", str(run)]
+    assert main(["train", "--steps", "4", *tiny]) == 0
+    assert "resuming" not in capsys.readouterr().err  # a fresh run does not claim to resume
+    # What a kill after the last checkpoint leaves (the kill -9 test does it for real): a checkpoint at step 4 and
+    # no final model. Asking for 6 steps resumes at step 4.
+    (run / "model.keras").unlink()
+    out = subprocess.run(
+        [sys.executable, "-m", "tfbetavae", "train", "--steps", "6", *tiny], capture_output=False,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
+        env={**_quiet_env(), "PYTHONUNBUFFERED": "1"},
+    )
+    assert out.returncode == 0, out.stdout[-3000:]
+    lines = out.stdout.splitlines()
+    resume = [i for i, line in enumerate(lines) if line == f"resuming {run} from step 4 of 6"]
+    assert len(resume) == 1, out.stdout[-3000:]
+    first_epoch = next(i for i, line in enumerate(lines) if line.startswith("Epoch "))
+    assert resume[0] < first_epoch and lines[first_epoch] == "Epoch 3/3"  # said before training, trains the rest
+    assert not LOG_LINE.search(out.stdout), LOG_LINE.search(out.stdout).group(0)
 
 
 @pytest.fixture(scope="module")

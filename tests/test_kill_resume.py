@@ -11,6 +11,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+import tfbetavae.model  # noqa: F401 - registers BetaVAE, so keras.models.load_model reads the checkpoints
+
 WORKER = str(Path(__file__).with_name("kill_worker.py"))
 
 

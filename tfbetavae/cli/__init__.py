@@ -1,12 +1,25 @@
-"""The ``tfbetavae`` command line: one module ``<name>_command.py`` per subcommand, found automatically."""
+"""The ``tfbetavae`` command line: one module ``<name>_command.py`` per subcommand, found automatically.
+
+Building the parser imports no TensorFlow, Keras or NumPy (command modules import those inside ``run``), so
+``--help`` and ``--version`` answer at once. Running a command imports TensorFlow first, with file descriptor 2
+pointed away: TensorFlow's C++ start-up lines (CUDA drivers, oneDNN) are written before absl reads
+``TF_CPP_MIN_LOG_LEVEL``, so the variable alone cannot silence them. ``--verbose`` keeps them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import os
 import pkgutil
 import sys
+import tempfile
+
+from tfbetavae import __version__
+
+VERBOSE_HELP = "show TensorFlow's start-up and C++ log lines (hidden by default)"
 
 
 def int_at_least(minimum: int):
@@ -32,18 +45,91 @@ def _command_modules():
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser with every ``*_command`` module's subcommand; ``--verbose`` works before or after the command."""
     parser = argparse.ArgumentParser(prog="tfbetavae", description="β-VAE training, evaluation and export.")
+    parser.add_argument("--version", action="version", version=f"tfbetavae {__version__}")
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in _command_modules():
         module.add_parser(subparsers)
+    for subparser in subparsers.choices.values():
+        if "--verbose" not in subparser._option_string_actions:
+            # SUPPRESS: an absent sub-command flag must not overwrite `tfbetavae --verbose CMD`.
+            subparser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
+@contextlib.contextmanager
+def _native_stderr_hidden():
+    """Points file descriptor 2 at a temporary file; replays it if the block raises (so failures stay visible)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow_quietly(verbose: bool = False) -> None:
+    """Imports TensorFlow and Keras, and lets TensorFlow look for devices, without the lines that writes to stderr.
+
+    Listing physical devices does not create the runtime's context, so a multi-worker strategy can still be set up
+    afterwards.
+    """
+    if verbose or "tensorflow" in sys.modules:
+        import tensorflow  # noqa: F401
+
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # C++ lines after absl starts
+    with _native_stderr_hidden():
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # looks for GPUs now: a CPU-only machine logs "failed call to cuInit"
+
+
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record arrives (callers and tests may swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def show_progress_logs() -> None:
+    """Shows the library's INFO messages (e.g. "resuming RUN from step S of N") on stderr, once."""
+    logger = logging.getLogger("tfbetavae")
+    logger.setLevel(logging.INFO)
+    if not any(isinstance(handler, _CurrentStderrHandler) for handler in logger.handlers):
+        logger.addHandler(_CurrentStderrHandler())
+
+
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    show_progress_logs()
     try:
+        import_tensorflow_quietly(verbose)
         return int(args.run(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, TypeError) as error:
         print(f"tfbetavae {args.command}: error: {error}", file=sys.stderr)
