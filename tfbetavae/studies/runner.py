@@ -485,6 +485,7 @@ def run_cell(plan: StudyPlan, setting: Setting, seed: int, study_dir: Path, data
             scorer.score(step)
     else:
         say(f"{label}: training {plan.steps} steps")
+    log_event(study_dir, "start", run_dir.name)
     if not finished.exists():
         train(
             model, data, steps=plan.steps, batch_size=plan.batch_size, run_dir=run_dir,
@@ -496,7 +497,18 @@ def run_cell(plan: StudyPlan, setting: Setting, seed: int, study_dir: Path, data
     missing = [step for step in plan.eval_steps if step not in {row["step"] for row in rows}]
     if missing:
         raise RuntimeError(f"{run_dir}: training ended without scores at steps {missing}")
+    log_event(study_dir, "done", run_dir.name)
     return max(rows, key=lambda row: row["step"])
+
+
+EVENTS_FILE = "events.log"
+
+
+def log_event(study_dir: Path, event: str, cell: str) -> None:
+    """One line per cell start/finish in ``events.log`` (time, event, cell, process): what ran where, and when."""
+    line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {event} {cell} {socket.gethostname()}:{os.getpid()}\n"
+    with open(study_dir / EVENTS_FILE, "a", encoding="utf-8") as handle:  # O_APPEND: whole lines, any process
+        handle.write(line)
 
 
 # --------------------------------------------------------------------------- the grid on KerasTuner

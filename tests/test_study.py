@@ -1,0 +1,191 @@
+"""Studies: a tiny grid end to end, its results and report, bad input, kill-and-resume, chief + 2 workers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tfbetavae.studies import collect_results, load_plan, report, study
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from study_process import TINY  # noqa: E402
+
+CELLS = 4  # 2 β × 2 seeds
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study") / "betas"
+    rows = study(folder, **TINY, verbose=False)
+    return folder, rows
+
+
+def _events(folder: Path) -> list[tuple[str, str, str]]:
+    lines = (folder / "events.log").read_text().splitlines()
+    return [tuple(line.split()[1:4]) for line in lines]
+
+
+def test_every_cell_is_scored_at_every_step_and_learns(tiny_study):
+    folder, rows = tiny_study
+    assert len(rows) == CELLS * 3
+    assert sorted({(r["cell"], r["step"]) for r in rows}) == sorted((r["cell"], r["step"]) for r in rows)
+    assert {r["setting"] for r in rows} == {"beta=1", "beta=4"}
+    assert {r["seed"] for r in rows} == {0, 1}
+    for row in rows:
+        assert 0.0 <= row["mig"] <= 1.0 and 0.0 <= row["beta_vae_eval_accuracy"] <= 1.0
+        assert row["fast"] is True and row["wall_seconds"] >= row["metric_seconds"] > 0
+    for cell in {r["cell"] for r in rows}:
+        curve = sorted((r for r in rows if r["cell"] == cell), key=lambda r: r["step"])
+        assert [r["step"] for r in curve] == [10, 20, 30]
+        assert curve[-1]["reconstruction"] < curve[0]["reconstruction"]  # the runs really train
+    done = [cell for event, cell, _ in _events(folder) if event == "done"]
+    assert len(done) == len(set(done)) == CELLS
+
+
+def test_results_files_and_report(tiny_study):
+    folder, rows = tiny_study
+    saved = json.loads((folder / "results.json").read_text())
+    assert saved == json.loads(json.dumps(rows))
+    with open(folder / "results.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == len(rows) and {"cell", "seed", "step", "mig", "wall_seconds"} <= set(table[0])
+    summary = (folder / "summary.md").read_text()
+    assert "FAST PRESET" in summary and "β=4" in summary
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    assert pngs and all((folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in pngs)
+
+
+def test_report_redraws_from_a_partial_study(tiny_study, tmp_path):
+    folder, _ = tiny_study
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "study.json").write_bytes((folder / "study.json").read_bytes())
+    plan = load_plan(folder)
+    one = plan.cell_name(plan.settings[0], plan.seeds[0])
+    (partial / "runs" / one).mkdir(parents=True)
+    kept = [r for r in json.loads((folder / "runs" / one / "study_scores.json").read_text()) if r["step"] <= 20]
+    (partial / "runs" / one / "study_scores.json").write_text(json.dumps(kept))
+    rows = report(partial, verbose=False)
+    assert len(rows) == 2 and (partial / "summary.md").exists() and (partial / "results.csv").exists()
+
+
+def test_the_command_line_reports_and_refuses_bad_scores(tiny_study, capsys):
+    from tfbetavae.cli import main
+
+    folder, _ = tiny_study
+    assert main(["study", "--report", str(folder)]) == 0
+    assert "β=4" in capsys.readouterr().out
+    assert main(["study", str(folder.parent / "other"), "--scores", "mig,nope", "--eval-steps", "5"]) == 2
+    assert "unknown score 'nope'" in capsys.readouterr().err
+    assert not (folder.parent / "other").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"scores": ["beta_vae", "nope"]}, "unknown score 'nope'"),
+        ({"betas": []}, "betas is empty"),
+        ({"seeds": [0, 1, 0]}, "seeds repeats [0]"),
+        ({"eval_steps": [0, 10]}, "eval_steps must be positive integers"),
+        ({"eval_steps": None, "steps": -5}, "steps must be a positive integer"),
+        ({"eval_steps": [10, 50], "steps": 20}, "lie beyond steps=20"),
+        ({"objectives": ["beta-vae", "vq-vae"]}, "unknown objective 'vq-vae'"),
+        ({"metric_sizes": {"mig": {"num_bins": 3}}}, "score 'mig' has no size 'num_bins'"),
+    ],
+)
+def test_bad_input_is_named_before_anything_is_written(tmp_path, kwargs, message):
+    folder = tmp_path / "study"
+    with pytest.raises(ValueError) as error:
+        study(folder, **{**TINY, **kwargs}, verbose=False)
+    assert message in str(error.value)
+    assert not folder.exists()
+
+
+def test_a_folder_with_another_grid_is_refused_and_left_alone(tiny_study):
+    folder, _ = tiny_study
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match="holds a study of another grid"):
+        study(folder, **{**TINY, "betas": [1.0, 8.0]}, verbose=False)
+    with pytest.raises(ValueError, match="eval_steps"):
+        study(folder, **{**TINY, "eval_steps": [10, 20, 40]}, verbose=False)
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()} == before
+
+
+def test_a_rerun_of_a_finished_study_trains_nothing(tiny_study):
+    folder, rows = tiny_study
+    before = (folder / "events.log").read_text()
+    again = study(folder, **TINY, verbose=False)
+    assert again == rows
+    assert (folder / "events.log").read_text() == before
+
+
+def _run(folder: Path, *extra: str, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    with open(log, "ab") as handle:
+        return subprocess.Popen([sys.executable, str(ROOT / "tests" / "study_process.py"), str(folder), *extra],
+                                stdout=handle, stderr=subprocess.STDOUT, env=env)
+
+
+def _oracle_cells(folder: Path) -> list[tuple]:
+    cells = []
+    for path in (folder / "oracle").glob("trial_*/trial.json"):
+        trial = json.loads(path.read_text())
+        values = trial["hyperparameters"]["values"]
+        cells.append((trial["status"], values["setting"], values["seed"]))
+    return cells
+
+
+@pytest.mark.slow
+def test_a_killed_study_resumes_running_every_cell_once(tmp_path):
+    folder, log = tmp_path / "study", tmp_path / "study.log"
+    process = _run(folder, log=log)
+    deadline = time.monotonic() + 300
+    finished, half = [], []
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            runs = [p for p in (folder / "runs").glob("*") if p.is_dir()] if (folder / "runs").exists() else []
+            finished = [p for p in runs if (p / "model.keras").exists()]
+            half = [p for p in runs if (p / "checkpoints" / "last.keras").exists() and not (p / "model.keras").exists()]
+            if finished and half:
+                break
+            time.sleep(0.02)
+        assert finished and half, f"never saw a finished and a half-trained cell at once:\n{log.read_text()[-2000:]}"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finished_stamp = {p.name: (p / "model.keras").stat().st_mtime_ns for p in finished}
+    assert _run(folder, log=log).wait(timeout=600) == 0, log.read_text()[-3000:]
+
+    text = log.read_text()
+    events = _events(folder)
+    done = [cell for event, cell, _ in events if event == "done"]
+    assert sorted(done) == sorted(set(done)) and len(done) == CELLS  # every cell finished exactly once
+    for name, stamp in finished_stamp.items():
+        assert [e for e in events if e[1] == name and e[0] == "start"].__len__() == 1  # never started again
+        assert (folder / "runs" / name / "model.keras").stat().st_mtime_ns == stamp
+    assert any(f"seed {p.name.rsplit('=', 1)[1]}: resuming from step" in text for p in half)
+    rows = collect_results(folder)
+    assert len(rows) == CELLS * 3 and len({(r["cell"], r["step"]) for r in rows}) == CELLS * 3
+    completed = [c for c in _oracle_cells(folder) if c[0] == "COMPLETED"]
+    assert len(completed) == len(set(completed)) == CELLS  # KerasTuner's books: each cell once
+
+
+@pytest.mark.slow
+def test_local_chief_and_two_workers_share_the_grid(tmp_path):
+    folder, log = tmp_path / "study", tmp_path / "study.log"
+    assert _run(folder, "2", log=log).wait(timeout=600) == 0, log.read_text()[-3000:]
+    events = _events(folder)
+    done = [(cell, where) for event, cell, where in events if event == "done"]
+    assert len(done) == len({cell for cell, _ in done}) == CELLS
+    assert len({where for _, where in done}) == 2  # both workers trained cells
+    assert len(collect_results(folder)) == CELLS * 3
+    assert "2 local workers" in log.read_text()
