@@ -18,28 +18,27 @@ import tensorflow as tf
 
 import tfbetavae.export as export_module
 from tfbetavae.cli import export_command
-from tfbetavae.export import (
-    ExportedBetaVAE,
-    export_saved_model,
-    load_exported,
-    posterior_noise,
-    prior_codes,
-)
+from tfbetavae.export import export_saved_model, posterior_noise, prior_codes
+from tfbetavae.loading import SavedModelVAE, load
 from tfbetavae.model import BetaVAE
+from tfbetavae.training import RUN_FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+EXPORT_DOCS = ROOT / "docs" / "export-serving.md"
 
 
 def _export_docs() -> str:
-    """The README's export section: its examples are what this file tests."""
+    """The export docs page (before it existed: the README's export section): its examples are tested here."""
+    if EXPORT_DOCS.exists():
+        return EXPORT_DOCS.read_text()
     text = README.read_text()
     start = text.index("## Export for serving")
     end = text.find("\n## ", start + 1)
     return text[start:] if end < 0 else text[start:end]
 
 
-EXPORT_SOURCE = ROOT / "tfbetavae" / "export.py"
+LOADING_SOURCE = ROOT / "tfbetavae" / "loading.py"
 SAVED_MODEL_CLI = Path(sys.executable).with_name("saved_model_cli")
 LATENT = 10  # the docs' REST example sends a 10-dimensional code
 SHAPE = (32, 32, 1)
@@ -88,7 +87,7 @@ def exported(model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def served(exported):
-    return load_exported(exported)
+    return load(exported)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +115,7 @@ FRESH_SCRIPT = textwrap.dedent(
     import tensorflow as tf
 
     keras_after_tf = {m for m in sys.modules if m == "keras" or m.startswith("keras.")}
-    path, inputs_file, outputs_file, export_source = sys.argv[1:5]
+    path, inputs_file, outputs_file, loading_source = sys.argv[1:5]
     inputs = np.load(inputs_file)
     loaded = tf.saved_model.load(path)
     sig = loaded.signatures
@@ -139,15 +138,14 @@ FRESH_SCRIPT = textwrap.dedent(
         "tensorflow_probability": "tensorflow_probability" in sys.modules,
     }
 
-    # load_exported needs only TensorFlow: load export.py as a file with the tfbetavae package blocked.
+    # tfbetavae.load opens a SavedModel with TensorFlow alone: load loading.py as a file, tfbetavae blocked.
     sys.modules["tfbetavae"] = None
-    spec = importlib.util.spec_from_file_location("standalone_export", export_source)
-    standalone = importlib.util.module_from_spec(spec)
+    spec = importlib.util.spec_from_file_location("standalone_loading", loading_source)
+    standalone = sys.modules["standalone_loading"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(standalone)
-    served = standalone.load_exported(path)
-    for key, value in served.encode(inputs["images"]).items():
-        out["load_exported/" + key] = value
-    modules["tensorflow_probability_after_load_exported"] = "tensorflow_probability" in sys.modules
+    served = standalone.load(path)
+    out["load/mean"], out["load/log_variance"] = served.encode(inputs["images"], return_log_variance=True)
+    modules["tensorflow_probability_after_load"] = "tensorflow_probability" in sys.modules
     np.savez(outputs_file, **out)
     print(json.dumps(modules))
     """
@@ -159,7 +157,7 @@ def test_fresh_process_without_tfbetavae_reproduces_every_signature(model, expor
     np.savez(tmp_path / "inputs.npz", images=images, codes=codes)
     result = subprocess.run(
         [sys.executable, "-c", FRESH_SCRIPT, str(exported), str(tmp_path / "inputs.npz"), str(tmp_path / "out.npz"),
-         str(EXPORT_SOURCE)],
+         str(LOADING_SOURCE)],
         capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -168,7 +166,7 @@ def test_fresh_process_without_tfbetavae_reproduces_every_signature(model, expor
     # SavedModel adds none, and neither tfbetavae nor TensorFlow Probability is ever imported.
     assert modules["keras_added_by_loading"] == []
     assert modules["tfbetavae"] == []
-    assert not modules["tensorflow_probability"] and not modules["tensorflow_probability_after_load_exported"]
+    assert not modules["tensorflow_probability"] and not modules["tensorflow_probability_after_load"]
 
     got = dict(np.load(tmp_path / "out.npz"))
     expected = _expected(model, images, codes, num=4, seed=3)
@@ -178,7 +176,8 @@ def test_fresh_process_without_tfbetavae_reproduces_every_signature(model, expor
             np.testing.assert_allclose(actual, np.asarray(value), atol=TOLERANCE, err_msg=f"{name}/{key}")
     for key in ("mean", "log_variance", "sample"):
         np.testing.assert_array_equal(got[f"serving_default/{key}"], got[f"encode/{key}"])
-        np.testing.assert_array_equal(got[f"load_exported/{key}"], got[f"encode/{key}"])
+    for key in ("mean", "log_variance"):
+        np.testing.assert_array_equal(got[f"load/{key}"], got[f"encode/{key}"])
     np.testing.assert_array_equal(got["sample/images/0"], got["sample/images/1"])  # a seed is reproducible
     assert np.abs(got["sample/images/0"] - got["sample/other_seed"]).max() > 1e-4
     assert got["sample/images/0"].shape == (4, *SHAPE)
@@ -189,10 +188,13 @@ def test_encode_sample_is_a_function_of_each_image(served, images):
     np.testing.assert_array_equal(posterior_noise(images[[3, 1]], LATENT).numpy(), noise[[3, 1]])
     np.testing.assert_array_equal(posterior_noise(images[[0, 0]], LATENT).numpy(), noise[[0, 0]])
     assert np.abs(noise[0] - noise[1]).max() > 1e-3  # different images, independent noise
-    full = served.encode(images)["sample"]
-    np.testing.assert_array_equal(served.encode(images)["sample"], full)
+    def sample(batch):
+        return served.signatures["encode"](images=tf.constant(batch))["sample"].numpy()
+
+    full = sample(images)
+    np.testing.assert_array_equal(sample(images), full)
     # Same rows in another batch: the same noise (the encoder's float rounding may differ by an ulp).
-    np.testing.assert_allclose(served.encode(images[[3, 1]])["sample"], full[[3, 1]], atol=TOLERANCE)
+    np.testing.assert_allclose(sample(images[[3, 1]]), full[[3, 1]], atol=TOLERANCE)
     assert posterior_noise(images[:0], LATENT).shape == (0, LATENT)
 
 
@@ -339,23 +341,25 @@ def test_version_folder_contents_keras_file_and_card(model, exported, images):
     }
 
 
-def test_exported_object_attributes(served, exported):
-    assert isinstance(served, ExportedBetaVAE)
+def test_exported_object_attributes(model, served, exported, images):
+    assert isinstance(served, SavedModelVAE)
     assert served.latent_dim == LATENT and served.image_shape == SHAPE and served.likelihood == "bernoulli"
     assert served.path == exported and served.version == 1
-    assert served.model_card["model"]["latent_dim"] == LATENT
+    assert served.card["model"]["latent_dim"] == LATENT
     assert set(served.signatures) >= {"encode", "decode", "reconstruct", "sample", "serving_default"}
-    assert served.sample(2, seed=5)["images"].shape == (2, *SHAPE)
-    assert served.decode(np.zeros((1, LATENT)))["probabilities"].shape == (1, *SHAPE)
+    samples = served.sample(2, seed=5)
+    assert samples.shape == (2, *SHAPE)
+    np.testing.assert_allclose(samples, model.decode(prior_codes(2, 5, LATENT)).numpy(), atol=TOLERANCE)
+    np.testing.assert_allclose(served.kl_per_dimension(images), model.kl_per_dimension(images), atol=TOLERANCE)
 
 
 def test_gaussian_decode_output_is_named_mean(tmp_path):
     vae = _small_model(likelihood="gaussian")
-    served = load_exported(export_saved_model(vae, tmp_path / "gauss"))
-    assert served.likelihood == "gaussian"
+    served = load(export_saved_model(vae, tmp_path / "gauss"))
+    assert served.likelihood == "gaussian" and set(served.signatures["decode"].structured_outputs) == {"mean"}
     codes = np.ones((2, 2), np.float32)
-    np.testing.assert_allclose(served.decode(codes)["mean"], vae.decode(codes).numpy(), atol=TOLERANCE)
-    assert served.model_card["model"]["likelihood"] == "gaussian"
+    np.testing.assert_allclose(served.decode(codes), vae.decode(codes).numpy(), atol=TOLERANCE)
+    assert served.card["model"]["likelihood"] == "gaussian"
 
 
 # --------------------------------------------------------------------------- versions and atomicity
@@ -367,7 +371,7 @@ def test_version_numbering_overwrite_and_highest_version(tmp_path):
     assert export_saved_model(vae, base).name == "4"
     assert export_saved_model(vae, base, version=7).name == "7"
     assert export_module.latest_version(base) + 1 == 8
-    assert load_exported(base).version == 7
+    assert load(base).version == 7
     shutil.rmtree(base / "3")
     shutil.rmtree(base / ".tmp-40-left-by-a-killed-export")
 
@@ -378,7 +382,7 @@ def test_version_numbering_overwrite_and_highest_version(tmp_path):
 
     vae.step_counter.assign(55)
     assert export_saved_model(vae, base, version=7, overwrite=True, scores={"mig": 0.5}).name == "7"
-    card = load_exported(base / "7").model_card
+    card = load(base / "7").card
     assert card["step_counter"] == 55 and card["scores"] == {"mig": 0.5}
     assert sorted(p.name for p in base.iterdir()) == ["12b", "4", "7", "notes"]
 
@@ -421,7 +425,7 @@ def test_failed_swap_during_overwrite_restores_the_old_version(tmp_path, monkeyp
         export_saved_model(vae, base, version=1, overwrite=True)
     assert sorted(p.name for p in base.iterdir()) == ["1"]
     assert _digest(base / "1") == before
-    assert load_exported(base).latent_dim == 2
+    assert load(base).latent_dim == 2
 
 
 def test_export_argument_errors(tmp_path):
@@ -444,8 +448,8 @@ def test_export_argument_errors(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-# --------------------------------------------------------------------------- load_exported checks
-def test_load_exported_rejects_bad_inputs_before_the_graph(served, images):
+# --------------------------------------------------------------------------- input checks of the loaded export
+def test_loaded_export_rejects_bad_inputs_before_the_graph(served, images):
     bad_images = {
         "shape": (np.zeros((2, 16, 16, 1), np.float32), "shape"),
         "single image": (images[0], r"images\[None\]"),
@@ -473,9 +477,7 @@ def test_load_exported_rejects_bad_inputs_before_the_graph(served, images):
     with pytest.raises(ValueError, match="seed"):
         served.sample(1, seed=2**31)
     as_uint8 = (images * 255).round().astype(np.uint8)
-    np.testing.assert_allclose(
-        served.encode(as_uint8)["mean"], served.encode(as_uint8.astype(np.float32) / 255.0)["mean"], atol=TOLERANCE
-    )
+    np.testing.assert_allclose(served.encode(as_uint8), served.encode(as_uint8.astype(np.float32) / 255.0), atol=TOLERANCE)
 
 
 def test_graph_rejects_bad_inputs_sent_directly(served):
@@ -486,39 +488,6 @@ def test_graph_rejects_bad_inputs_sent_directly(served):
         sig["decode"](z=tf.fill([1, LATENT], np.nan))
     with pytest.raises(tf.errors.InvalidArgumentError, match="num"):
         sig["sample"](num=tf.constant(-1), seed=tf.constant(0))
-
-
-def test_load_exported_missing_or_corrupt_folders(tmp_path, exported):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_exported(tmp_path / "nowhere")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="neither saved_model.pb nor numeric version folders"):
-        load_exported(tmp_path / "empty")
-    (tmp_path / "base" / "3").mkdir(parents=True)  # an interrupted copy by hand
-    with pytest.raises(ValueError, match=r"3.*no saved_model\.pb"):
-        load_exported(tmp_path / "base")
-
-    corrupt = tmp_path / "corrupt"
-    corrupt.mkdir()
-    (corrupt / "saved_model.pb").write_bytes(b"not a protobuf")
-    with pytest.raises(ValueError, match="cannot load the SavedModel in .*corrupt"):
-        load_exported(corrupt)
-
-    bad_card = tmp_path / "bad_card" / "1"
-    shutil.copytree(exported, bad_card)
-    (bad_card / "model_card.json").write_text("{ not json")
-    with pytest.raises(ValueError, match="model_card.json"):
-        load_exported(bad_card.parent)
-
-    class Other(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-        def double(self, x):
-            return {"y": 2 * x}
-
-    other = Other()
-    tf.saved_model.save(other, str(tmp_path / "other"), signatures={"double": other.double})
-    with pytest.raises(ValueError, match="not a tfbetavae export"):
-        load_exported(tmp_path / "other")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -545,7 +514,7 @@ def test_cli_exports_a_training_run_and_a_keras_file(tmp_path, capsys):
     run_dir = tmp_path / "runs" / "small"
     run_dir.mkdir(parents=True)
     vae.save(run_dir / "model.keras")
-    (run_dir / "config.json").write_text(json.dumps({"steps": 40, "data": "procedural dsprites", "beta": 4.0}))
+    (run_dir / "config.json").write_text(json.dumps({"steps": 40, "data": "procedural dsprites", "beta": 4.0, "tfbetavae_version": RUN_FORMAT_VERSION}))
     base = tmp_path / "exported_models"
 
     args = _parse(["export", "--run", str(run_dir), "--base-dir", str(base)])
@@ -553,7 +522,7 @@ def test_cli_exports_a_training_run_and_a_keras_file(tmp_path, capsys):
     assert args.run(args) == 0
     path = Path(capsys.readouterr().out.strip())
     assert path == base / "betavae" / "1"
-    card = load_exported(path).model_card
+    card = load(path).card
     assert card["training"]["steps"] == 40 and card["training"]["data"] == "procedural dsprites"
     assert card["training"]["run"] == str(run_dir) and card["step_counter"] == 40
 

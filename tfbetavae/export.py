@@ -10,8 +10,9 @@
 A version is written into a hidden temporary folder beside it and renamed into place once complete, so
 neither a crash nor a server polling the base folder ever sees a half-written version.
 
-``load_exported(path)`` reads such a folder back with TensorFlow alone (no Keras model code, no TFP): this
-module imports only the standard library, NumPy and TensorFlow at top level.
+Open an export with ``tfbetavae.load(path)`` (a version folder, or a base folder for its highest version);
+``tf.saved_model.load`` and TensorFlow Serving read it with TensorFlow alone. ``load_exported`` and
+``ExportedBetaVAE`` are deprecated.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+
+from tfbetavae.loading import MODEL_CARD_FILE, SIGNATURES, SavedModelVAE, check_version, latest_version
 
 __all__ = [
     "DEFAULT_BASE_DIR",
@@ -44,8 +48,6 @@ __all__ = [
 
 DEFAULT_BASE_DIR = "exported_models/betavae"
 KERAS_FILE = "model.keras"
-MODEL_CARD_FILE = "model_card.json"
-SIGNATURES = ("encode", "decode", "reconstruct", "sample")
 MODEL_CARD_FORMAT = 1
 # Second half of the stateless seed of the `sample` signature: (seed, _PRIOR_SEED_SALT).
 _PRIOR_SEED_SALT = 20170101
@@ -102,7 +104,9 @@ def _serving_functions(model) -> dict:
         return {"reconstruction": model._mean_image(model.decoder(mean))}
 
     def sample(num, seed):
-        tf.debugging.assert_non_negative(num, message="num must be >= 0")
+        # The check must run before the sampler, or a negative num fails there with TF's own message.
+        with tf.control_dependencies([tf.debugging.assert_non_negative(num, message="num must be >= 0")]):
+            num = tf.identity(num)
         return {"images": model._mean_image(model.decoder(prior_codes(num, seed, latent_dim)))}
 
     image_spec = tf.TensorSpec([None, height, width, channels], tf.float32, name="images")
@@ -115,28 +119,7 @@ def _serving_functions(model) -> dict:
     }
 
 
-# --------------------------------------------------------------------------- versions and folders
-def _numeric_versions(base: Path) -> list[int]:
-    """Versions TensorFlow Serving would see: sub-folders whose name is a decimal integer."""
-    if not base.is_dir():
-        return []
-    return sorted(
-        int(entry.name) for entry in base.iterdir() if entry.is_dir() and entry.name.isascii() and entry.name.isdigit()
-    )
-
-
-def latest_version(base_dir) -> int | None:
-    """Largest numeric version folder under ``base_dir`` (None when there is none)."""
-    versions = _numeric_versions(Path(base_dir))
-    return versions[-1] if versions else None
-
-
-def _check_version(version) -> int:
-    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1:
-        raise ValueError(f"version must be a positive integer, got {version!r}")
-    return int(version)
-
-
+# --------------------------------------------------------------------------- folders
 def _fsync_tree(root: Path) -> None:
     """Flushes every file and folder under ``root`` to disk, so the rename publishes complete data."""
     for folder, _, files in os.walk(root):
@@ -268,6 +251,7 @@ def _model_card(model, version: int, signatures: dict, scores, training_info) ->
             "capacity_steps": model.capacity_steps,
             "gamma": model.gamma,
             "observation_scale": model.observation_scale,
+            "dtype_policy": model.dtype_policy.name,  # compute precision of the graph; signatures are float32
             "config": model.get_config(),
         },
         "step_counter": int(model.step_counter.numpy()),
@@ -305,7 +289,8 @@ def _verify(folder: Path, model) -> None:
     }
     for name, inputs in probe.items():
         written = loaded.signatures[name](**inputs)
-        expected = functions[name][0](*inputs.values())
+        # Traced like the export: under bfloat16/float16 compute, eager kernels round differently from graph ones.
+        expected = tf.function(functions[name][0])(*inputs.values())
         for key, value in expected.items():
             error = float(np.max(np.abs(written[key].numpy() - value.numpy())))
             if not error <= 1e-5:
@@ -350,7 +335,7 @@ def export_saved_model(
         raise NotADirectoryError(f"base_dir {base} exists and is not a folder")
     if version is None:
         version = (latest_version(base) or 0) + 1
-    version = _check_version(version)
+    version = check_version(version)
     final = base / str(version)
     if final.exists() and not overwrite:
         raise FileExistsError(
@@ -380,144 +365,34 @@ def export_saved_model(
     return final
 
 
-# --------------------------------------------------------------------------- loading
-def _resolve_version_folder(path) -> Path:
-    folder = Path(path)
-    if not folder.exists():
-        raise FileNotFoundError(f"no exported model at {folder}: the path does not exist")
-    if not folder.is_dir():
-        raise ValueError(f"{folder} is not a folder: pass a version folder or its base folder")
-    if (folder / "saved_model.pb").is_file():
-        return folder
-    versions = _numeric_versions(folder)
-    if not versions:
-        raise ValueError(
-            f"{folder} holds neither saved_model.pb nor numeric version folders: not an exported model "
-            "(was the export interrupted, or is this the wrong folder?)"
+# --------------------------------------------------------------------------- deprecated
+class ExportedBetaVAE(SavedModelVAE):
+    """Deprecated: the old interface of ``load_exported`` (dicts of NumPy out). Use ``tfbetavae.load``."""
+
+    def __init__(self, path=DEFAULT_BASE_DIR) -> None:
+        warnings.warn(
+            "load_exported and ExportedBetaVAE are deprecated; use tfbetavae.load (encode returns the mean, "
+            "the raw signatures are at .signatures)", DeprecationWarning, stacklevel=3,
         )
-    latest = folder / str(versions[-1])
-    if not (latest / "saved_model.pb").is_file():
-        raise ValueError(f"{latest} (the highest version under {folder}) has no saved_model.pb: corrupt export")
-    return latest
+        super().__init__(path)
 
+    @property
+    def model_card(self) -> dict:
+        return self.card or {}
 
-class ExportedBetaVAE:
-    """A loaded export: NumPy in, dicts of NumPy out, inputs checked before they reach the graph.
-
-    Attributes:
-        path: the version folder. version: its number (None when the folder name is not numeric).
-        latent_dim, image_shape: read from the signatures. likelihood: "bernoulli" or "gaussian".
-        model_card: the parsed ``model_card.json`` ({} when the folder has none).
-        signatures: the SavedModel's signatures (``tf.saved_model.load(path).signatures``).
-    """
-
-    def __init__(self, path) -> None:
-        self.path = _resolve_version_folder(path)
-        self.version = int(self.path.name) if self.path.name.isdigit() else None
-        try:
-            self._loaded = tf.saved_model.load(os.fspath(self.path))  # keep it alive: signatures need its variables
-        except Exception as error:  # corrupt protobuf, missing variables, ...
-            raise ValueError(f"cannot load the SavedModel in {self.path}: {error}") from error
-        self.signatures = self._loaded.signatures
-        missing = [name for name in SIGNATURES if name not in self.signatures]
-        if missing:
-            raise ValueError(f"{self.path} is a SavedModel without the signatures {missing}: not a tfbetavae export")
-        image_spec = self.signatures["encode"].structured_input_signature[1]["images"]
-        self.image_shape = tuple(int(d) for d in image_spec.shape[1:])
-        self.latent_dim = int(self.signatures["decode"].structured_input_signature[1]["z"].shape[1])
-        self.likelihood = "bernoulli" if "probabilities" in self.signatures["decode"].structured_outputs else "gaussian"
-        self.model_card = self._read_model_card()
-
-    def _read_model_card(self) -> dict:
-        card_path = self.path / MODEL_CARD_FILE
-        if not card_path.exists():
-            return {}
-        try:
-            with open(card_path, encoding="utf-8") as handle:
-                card = json.load(handle)
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{card_path} is not valid JSON: {error}") from error
-        if not isinstance(card, dict):
-            raise ValueError(f"{card_path} must hold a JSON object, got {type(card).__name__}")
-        return card
-
-    def __repr__(self) -> str:
-        return (
-            f"ExportedBetaVAE(path={os.fspath(self.path)!r}, latent_dim={self.latent_dim}, "
-            f"image_shape={self.image_shape}, likelihood={self.likelihood!r})"
-        )
-
-    # ----------------------------------------------------------------- input checks
-    @staticmethod
-    def _numeric(array: np.ndarray, name: str) -> np.ndarray:
-        if array.dtype == bool:
-            return array.astype(np.float32)
-        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-            raise ValueError(f"{name} must be a numeric array, got dtype {array.dtype}")
-        return array
-
-    def _checked_images(self, images) -> tf.Tensor:
-        array = self._numeric(np.asarray(images), "images")
-        expected = (None, *self.image_shape)
-        if array.ndim != 4 or tuple(array.shape[1:]) != self.image_shape:
-            hint = " (one image? pass images[None])" if tuple(array.shape) == self.image_shape else ""
-            raise ValueError(f"images must have shape {expected}, got {array.shape}{hint}")
-        if array.shape[0] == 0:
-            raise ValueError("images is an empty batch: pass at least one image")
-        if array.dtype == np.uint8:
-            return tf.constant(array.astype(np.float32) / 255.0)
-        array = array.astype(np.float32)
-        if not np.all(np.isfinite(array)):
-            raise ValueError("images contain NaN or infinite values")
-        if array.size and (array.min() < 0.0 or array.max() > 1.0):
-            raise ValueError(f"images must lie in [0, 1] (or be uint8), got values in [{array.min():g}, {array.max():g}]")
-        return tf.constant(array)
-
-    def _checked_codes(self, z) -> tf.Tensor:
-        array = self._numeric(np.asarray(z), "z")
-        if array.ndim != 2 or array.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (None, {self.latent_dim}), got {array.shape}")
-        if array.shape[0] == 0:
-            raise ValueError("z is an empty batch: pass at least one code")
-        array = array.astype(np.float32)
-        if not np.all(np.isfinite(array)):
-            raise ValueError("z contains NaN or infinite values")
-        return tf.constant(array)
-
-    @staticmethod
-    def _checked_int(value, name: str, low: int, high: int) -> tf.Tensor:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-            raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-        return tf.constant(int(value), tf.int32)
-
-    @staticmethod
-    def _numpy(outputs: Mapping) -> dict:
-        return {key: value.numpy() for key, value in outputs.items()}
-
-    # ----------------------------------------------------------------- the signatures
     def encode(self, images) -> dict:
-        """{"mean", "log_variance", "sample"}: each [B, latent_dim] float32."""
-        return self._numpy(self.signatures["encode"](images=self._checked_images(images)))
+        return self._run("encode", images=self._checked_images(images))
 
     def decode(self, z) -> dict:
-        """{"probabilities"} (Bernoulli) or {"mean"} (Gaussian): [B, H, W, C] float32."""
-        return self._numpy(self.signatures["decode"](z=self._checked_codes(z)))
+        return {self._image_key: super().decode(z)}
 
     def reconstruct(self, images) -> dict:
-        """{"reconstruction"}: [B, H, W, C] float32, decoded from the posterior mean."""
-        return self._numpy(self.signatures["reconstruct"](images=self._checked_images(images)))
+        return {"reconstruction": super().reconstruct(images)}
 
     def sample(self, num: int, seed: int = 0) -> dict:
-        """{"images"}: [num, H, W, C] float32 decoded from prior codes; the same seed gives the same images."""
-        num = self._checked_int(num, "num", 1, int(_INT32.max))
-        seed = self._checked_int(seed, "seed", int(_INT32.min), int(_INT32.max))
-        return self._numpy(self.signatures["sample"](num=num, seed=seed))
+        return {"images": super().sample(num, seed)}
 
 
 def load_exported(path=DEFAULT_BASE_DIR) -> ExportedBetaVAE:
-    """Loads an export: ``path`` is a version folder or a base folder (then its highest version).
-
-    Needs only TensorFlow (no Keras model code, no TFP). Raises FileNotFoundError for a missing path and
-    ValueError, naming the path, for a folder that is not a (complete) tfbetavae export.
-    """
+    """Deprecated alias of ``tfbetavae.load`` that keeps the old dict-returning methods."""
     return ExportedBetaVAE(path)

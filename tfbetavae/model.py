@@ -82,6 +82,8 @@ class BetaVAE(keras.Model):
         seed: seed of the sampling noise in training.
     """
 
+    card = None  # the model protocol's model card (tfbetavae.loading.VAEModel): only exports carry one
+
     def __init__(
         self,
         latent_dim: int = 10,

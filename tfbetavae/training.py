@@ -29,38 +29,14 @@ RUN_FORMAT_VERSION = "0.1"  # written into config.json; runs of another format a
 logger = logging.getLogger("tfbetavae.training")
 
 
-def load_model(path: str | os.PathLike) -> keras.Model:
-    """A model from a ``.keras`` file or a run folder, with clear errors for missing, corrupt or foreign files.
+def load_model(path: str | os.PathLike):
+    """Deprecated alias of ``tfbetavae.load``, which opens SavedModel exports too (see docs/models.md)."""
+    import warnings
 
-    Keras' ``safe_mode`` stays on: a ``.keras`` file cannot smuggle in arbitrary Python code.
-    """
-    import zipfile
+    from tfbetavae.loading import load
 
-    import tfbetavae.objectives  # noqa: F401  (registers BetaTCVAE and FactorVAE for loading)
-
-    path = Path(path)
-    if path.is_dir():
-        config = path / "config.json"
-        if config.exists():
-            try:
-                version = json.loads(config.read_text()).get("tfbetavae_version")
-            except (json.JSONDecodeError, AttributeError) as error:
-                raise ValueError(f"{config}: corrupt run config ({error})") from None
-            if version != RUN_FORMAT_VERSION:
-                raise ValueError(
-                    f"{path} was written by another tfbetavae run format ({version!r}, this is "
-                    f"{RUN_FORMAT_VERSION!r}); load its model.keras directly with keras.models.load_model"
-                )
-        candidates = [path / "model.keras", path / "checkpoints" / "last.keras"]
-        path = next((c for c in candidates if c.exists()), candidates[0])
-    if not path.is_file():
-        raise FileNotFoundError(f"model not found: {path} (expected a .keras file or a run folder)")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a valid .keras file (corrupt or truncated)")
-    try:
-        return keras.models.load_model(path, safe_mode=True)
-    except Exception as error:
-        raise ValueError(f"{path}: cannot load the model ({type(error).__name__}: {error})") from error
+    warnings.warn("tfbetavae.load_model is deprecated; use tfbetavae.load", DeprecationWarning, stacklevel=2)
+    return load(path)
 
 
 def atomic_save(model: keras.Model, path: str | os.PathLike) -> Path:

@@ -7,10 +7,8 @@ controls. Rows are ordered by the dimension's average KL divergence from the pri
 first); a dimension whose KL is below ``ACTIVE_KL_THRESHOLD`` carries no information and is marked
 *inactive* — its row should not change across the columns.
 
-Everything here works with a ``BetaVAE``, with a loaded export (``ExportedModel``, which wraps
-``tfbetavae.export.load_exported``), or with any object that has ``encode(images)``, ``decode(codes)`` and
-``latent_dim``. ``encode`` may return the posterior mean, a ``(mean, log_variance)`` pair or a dict with
-``"mean"`` (and ``"log_variance"``); ``decode`` may return the image batch or a dict holding it.
+Every function takes a model as ``tfbetavae.load`` returns it (a ``BetaVAE``, a ``SavedModelVAE``, or any
+object speaking the protocol ``tfbetavae.loading.VAEModel``), or a path, which it opens with ``tfbetavae.load``.
 
 Functions:
     traverse / traversal_grid   the traversal as arrays (numpy, no drawing)
@@ -19,7 +17,6 @@ Functions:
     save_traversal_gif          an animated GIF sweeping all dimensions at once
     save_reconstructions        inputs over their reconstructions, as PNG
     save_kl_bar_chart           bar chart of the KL of each dimension, as PNG (matplotlib)
-    load_model                  a run folder, a ``.keras`` file or an exported SavedModel folder
     TraversalCallback           traversal and reconstruction grids in TensorBoard during ``fit``
 """
 
@@ -39,15 +36,14 @@ import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
 from tfbetavae.data.ground_truth import check_images
+from tfbetavae.loading import as_model, closed_form_kl
 from tfbetavae.model import ACTIVE_KL_THRESHOLD
 
 __all__ = [
     "ACTIVE_KL_THRESHOLD",
-    "ExportedModel",
     "Traversal",
     "TraversalCallback",
     "closed_form_kl",
-    "load_model",
     "picture_size",
     "reconstruction_grid",
     "save_kl_bar_chart",
@@ -74,97 +70,46 @@ _BACKGROUND = (255, 255, 255)
 _TEXT = (20, 20, 20)
 _MUTED = (160, 160, 160)
 _GAP_COLOUR = (205, 205, 205)
-_IMAGE_KEYS = ("probabilities", "mean", "images", "reconstruction")
 
 
 # --------------------------------------------------------------------------- models
-class ExportedModel:
-    """An exported SavedModel (``tfbetavae export``) seen through the interface the pictures need.
+def load_model(path):
+    """Deprecated alias of ``tfbetavae.load``."""
+    import warnings
 
-    ``path`` is a version folder (holding ``saved_model.pb``) or a base folder with numeric version
-    sub-folders (the highest is used), or an already loaded ``tfbetavae.export.ExportedBetaVAE``.
-    ``encode`` returns NumPy arrays, ``decode`` the mean image (Bernoulli probabilities or Gaussian means),
-    and ``kl_per_dimension`` the closed-form KL(N(μ, σ²) ‖ N(0, 1)) = ½(μ² + σ² − log σ² − 1) averaged over
-    the images.
-    """
+    from tfbetavae.loading import load
 
-    def __init__(self, path) -> None:
-        if hasattr(path, "encode") and hasattr(path, "signatures"):
-            self.exported = path
-        else:
-            from tfbetavae.export import load_exported  # lazily: the pictures do not need the export module
-
-            self.exported = load_exported(path)
-        self.path = getattr(self.exported, "path", None)
-        self.latent_dim = int(self.exported.latent_dim)
-        self.image_shape = tuple(int(d) for d in self.exported.image_shape)
-
-    def __repr__(self) -> str:
-        return f"ExportedModel(path={os.fspath(self.path) if self.path else None!r}, latent_dim={self.latent_dim})"
-
-    def encode(self, images, return_log_variance: bool = False):
-        outputs = self.exported.encode(images)
-        mean = np.asarray(outputs["mean"], np.float32)
-        if return_log_variance:
-            return mean, np.asarray(outputs["log_variance"], np.float32)
-        return mean
-
-    def decode(self, codes) -> np.ndarray:
-        return _pick_image(self.exported.decode(np.asarray(codes, np.float32)))
-
-    def reconstruct(self, images) -> np.ndarray:
-        return self.decode(self.encode(images))
-
-    def kl_per_dimension(self, images) -> np.ndarray:
-        mean, log_variance = self.encode(images, return_log_variance=True)
-        return closed_form_kl(mean, log_variance)
+    warnings.warn("tfbetavae.viz.load_model is deprecated; use tfbetavae.load", DeprecationWarning, stacklevel=2)
+    return load(path)
 
 
-def closed_form_kl(mean, log_variance) -> np.ndarray:
-    """Average over the batch of KL(N(mean, exp(log_variance)) ‖ N(0, 1)) for each dimension: [D]."""
-    mean = np.asarray(mean, np.float64)
-    log_variance = np.asarray(log_variance, np.float64)
-    kl = 0.5 * (mean**2 + np.exp(log_variance) - log_variance - 1.0)
-    return np.mean(kl, axis=0).astype(np.float32)
+def __getattr__(name: str):
+    if name == "ExportedModel":  # the old SavedModel wrapper: now tfbetavae.loading.SavedModelVAE
+        import warnings
 
+        from tfbetavae.loading import SavedModelVAE
 
-def _pick_image(output) -> np.ndarray:
-    if isinstance(output, dict):
-        for key in _IMAGE_KEYS:
-            if key in output:
-                return np.asarray(output[key], np.float32)
-        if len(output) == 1:
-            return np.asarray(next(iter(output.values())), np.float32)
-        raise ValueError(f"decode returned a dict without an image entry {list(_IMAGE_KEYS)}: keys {sorted(output)}")
-    return np.asarray(output, np.float32)
+        warnings.warn("tfbetavae.viz.ExportedModel is deprecated; use tfbetavae.load", DeprecationWarning, stacklevel=2)
+        return SavedModelVAE
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _Adapter:
-    """Normalises the supported model kinds: NumPy in and out, checked shapes."""
+    """A model (or a path, opened with ``tfbetavae.load``) with the checks the pictures need: NumPy out."""
 
     def __init__(self, model: Any) -> None:
-        if isinstance(model, _Adapter):
-            model = model.model
-        if isinstance(model, (str, os.PathLike)):
-            raise TypeError(f"expected a model, got the path {os.fspath(model)!r}: load it with tfbetavae.viz.load_model")
-        if not (callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None))):
-            raise TypeError(f"the model needs encode() and decode() methods, got {type(model).__name__}")
-        latent_dim = getattr(model, "latent_dim", None)
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
-            raise TypeError(f"the model needs a positive integer latent_dim, got {latent_dim!r}")
-        self.model = model
-        self.latent_dim = int(latent_dim)
-        shape = getattr(model, "image_shape", None)
-        self.image_shape = None if shape is None else tuple(int(d) for d in shape)
+        self.model = model.model if isinstance(model, _Adapter) else as_model(model)
+        self.latent_dim = int(self.model.latent_dim)
+        self.image_shape = tuple(int(d) for d in self.model.image_shape)
 
     def images(self, images, name: str = "images") -> np.ndarray:
         array = np.asarray(images)
-        if self.image_shape is not None and array.ndim == 3 and tuple(array.shape) == self.image_shape:
+        if array.ndim == 3 and tuple(array.shape) == self.image_shape:
             raise ValueError(f"{name} must be a batch [n, {_shape_text(self.image_shape)}]; for one image pass image[None]")
         array = check_images(array, name)
         if len(array) == 0:
             raise ValueError(f"{name} is an empty batch")
-        if self.image_shape is not None and tuple(array.shape[1:]) != self.image_shape:
+        if tuple(array.shape[1:]) != self.image_shape:
             raise ValueError(
                 f"{name} must have shape [n, {_shape_text(self.image_shape)}] for this model, got {array.shape}"
             )
@@ -178,42 +123,25 @@ class _Adapter:
             raise ValueError(f"{name} must be one image [H, W, C] (or [1, H, W, C]), got a batch of shape {array.shape}")
         elif array.ndim != 4:
             raise ValueError(f"{name} must be one image [H, W, C] (or [1, H, W, C]), got shape {array.shape}")
-        if self.image_shape is not None and tuple(array.shape[1:]) != self.image_shape:
+        if tuple(array.shape[1:]) != self.image_shape:
             raise ValueError(f"{name} must have shape {self.image_shape} for this model, got {tuple(array.shape[1:])}")
         return self.images(array, name)
 
-    def moments(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        output = self.model.encode(images)
-        log_variance = None
-        if isinstance(output, dict):
-            if "mean" not in output:
-                raise ValueError(f"encode returned a dict without 'mean': keys {sorted(output)}")
-            mean, log_variance = output["mean"], output.get("log_variance")
-        elif isinstance(output, (tuple, list)):
-            mean = output[0]
-            log_variance = output[1] if len(output) > 1 else None
-        else:
-            mean = output
-        mean = np.asarray(mean, np.float32)
+    def mean(self, images: np.ndarray) -> np.ndarray:
+        mean = np.asarray(self.model.encode(images), np.float32)
         if mean.shape != (len(images), self.latent_dim):
             raise ValueError(f"encode returned codes of shape {mean.shape}, expected {(len(images), self.latent_dim)}")
-        return mean, None if log_variance is None else np.asarray(log_variance, np.float32)
+        return mean
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        images = _pick_image(self.model.decode(np.asarray(codes, np.float32)))
+        images = np.asarray(self.model.decode(np.asarray(codes, np.float32)), np.float32)
         if images.ndim != 4 or len(images) != len(codes):
             raise ValueError(f"decode returned shape {images.shape} for {len(codes)} codes; expected [n, H, W, C]")
         return np.clip(images, 0.0, 1.0)
 
-    def kl(self, images: np.ndarray) -> np.ndarray | None:
-        """KL of each dimension averaged over ``images``, or None when the model gives no variances."""
-        if callable(getattr(self.model, "kl_per_dimension", None)):
-            kl = np.asarray(self.model.kl_per_dimension(images), np.float32)
-        else:
-            mean, log_variance = self.moments(images)
-            if log_variance is None:
-                return None
-            kl = closed_form_kl(mean, log_variance)
+    def kl(self, images: np.ndarray) -> np.ndarray:
+        """KL of each dimension averaged over ``images``."""
+        kl = np.asarray(self.model.kl_per_dimension(images), np.float32)
         if kl.shape != (self.latent_dim,):
             raise ValueError(f"the KL per dimension has shape {kl.shape}, expected ({self.latent_dim},)")
         return kl
@@ -221,41 +149,6 @@ class _Adapter:
 
 def _shape_text(shape) -> str:
     return ", ".join(str(d) for d in shape)
-
-
-def load_model(path):
-    """A model to draw from ``path``: a training run folder (its ``model.keras``), a ``.keras`` file,
-    or an exported SavedModel (a version folder with ``saved_model.pb`` or a base folder of numeric versions).
-
-    Returns a ``BetaVAE`` for Keras files and an ``ExportedModel`` for SavedModels.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model {path} does not exist: pass a run folder, a .keras file or an exported model")
-    if path.is_dir():
-        # An export's version folder also holds a model.keras: the SavedModel is what was asked for.
-        versions = [p for p in path.iterdir() if p.is_dir() and p.name.isdigit()]
-        if (path / "saved_model.pb").is_file() or versions:
-            return ExportedModel(path)
-        if (path / "model.keras").is_file():
-            return _load_keras(path / "model.keras")
-        if (path / "checkpoints" / "last.keras").is_file():
-            raise ValueError(f"{path} is an unfinished training run (no model.keras); use {path / 'checkpoints' / 'last.keras'}")
-        raise ValueError(
-            f"{path} is not a model: expected a run folder with model.keras, a SavedModel folder with saved_model.pb, "
-            "or a base folder with numeric version folders"
-        )
-    if path.suffix == ".keras":
-        return _load_keras(path)
-    raise ValueError(f"{path} is not a model: expected a .keras file, a run folder or an exported model folder")
-
-
-def _load_keras(path: Path):
-    from tfbetavae.training import load_model as load_keras_model  # clear errors for corrupt/foreign files
-
-    model = load_keras_model(path)
-    _Adapter(model)  # a clear error when it is not a VAE
-    return model
 
 
 # --------------------------------------------------------------------------- traversals as arrays
@@ -332,7 +225,7 @@ def traverse(
     """Traversal of ``image`` (one image [H, W, C] or [1, H, W, C] in [0, 1]); see ``Traversal``.
 
     Args:
-        model: a BetaVAE, an ExportedModel, or anything with encode/decode/latent_dim.
+        model: a model as ``tfbetavae.load`` returns it, or a path to one.
         limits: (low, high) of the sweep; with ``relative=False`` (default) the swept dimension takes the
             absolute values ``linspace(low, high, steps)`` (the prior's range for ±3), with ``relative=True``
             it takes ``mean[d] + linspace(low, high, steps)``.
@@ -349,7 +242,7 @@ def traverse(
     batch = seed if reference is None else adapter.images(reference, "reference")
     kl = adapter.kl(batch)
     chosen = _choose_dims(dims, adapter.latent_dim, kl)
-    mean = adapter.moments(seed)[0][0]
+    mean = adapter.mean(seed)[0]
     sweep = np.linspace(low, high, steps, dtype=np.float32)
     values = np.stack([mean[d] + sweep if relative else sweep for d in chosen]).astype(np.float32)
     codes = np.repeat(mean[None, None, :], len(chosen), axis=0).repeat(steps, axis=1)  # [rows, steps, D]
@@ -387,7 +280,7 @@ def reconstruction_grid(model, images, n: int = 8) -> np.ndarray:
     """The first ``n`` images over their reconstructions: float32 [2·H, n·W, C]."""
     adapter = _Adapter(model)
     inputs = adapter.images(images)[: _check_count(n)]
-    outputs = adapter.decode(adapter.moments(inputs)[0])
+    outputs = adapter.decode(adapter.mean(inputs))
     return tile(np.stack([inputs, outputs]))
 
 
@@ -568,7 +461,7 @@ def save_reconstructions(model, images, path, n: int = 8, scale: int = 1, title:
     """
     adapter = _Adapter(model)
     inputs = adapter.images(images)[: _check_count(n)]
-    outputs = adapter.decode(adapter.moments(inputs)[0])
+    outputs = adapter.decode(adapter.mean(inputs))
     labels = [(["input"], _TEXT), (["output"], _TEXT)]
     return _save_png(_labelled_picture(np.stack([inputs, outputs]), labels, None, title, scale), path)
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="disentanglement scores of a model", description=__doc__)
-    parser.add_argument("--model", required=True, help="run folder, .keras file or exported SavedModel folder")
+    parser.add_argument(
+        "--model", required=True, help=".keras file, training run folder, or SavedModel version or base folder"
+    )
     parser.add_argument("--data", default="dsprites", help="dsprites (procedural or $TFBETAVAE_DSPRITES) or a file")
     parser.add_argument("--metrics", default="beta_vae,mig", help="comma list of beta_vae, factor_vae, mig, dci, sap")
     parser.add_argument("--num-train", type=int, default=10_000, help="training points of each metric")
@@ -20,14 +22,14 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from tfbetavae.data.sources import has_factors, resolve_data
+    from tfbetavae.loading import load
     from tfbetavae.metrics import check_metric_names, evaluate
-    from tfbetavae.viz import load_model
 
     names = check_metric_names([name.strip() for name in args.metrics.split(",") if name.strip()])
+    model = load(args.model)
     data = resolve_data(args.data)
     if not has_factors(data):
         raise ValueError(f"--data {args.data!r} has no known factors; metrics need ground-truth data such as dsprites")
-    model = load_model(args.model)
     kwargs = {"num_train": args.num_train}
     for name in ("beta_vae", "factor_vae"):
         if name in names:

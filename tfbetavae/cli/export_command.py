@@ -3,20 +3,17 @@
     tfbetavae export --run runs/NAME [--name betavae] [--base-dir exported_models] [--version N] [--overwrite]
     tfbetavae export --model PATH.keras ...
 
-writes BASE_DIR/NAME/VERSION/ (see tfbetavae.export) and prints that path on stdout.
+writes BASE_DIR/NAME/VERSION/ (see tfbetavae.export) and prints that path on stdout. The model is opened with
+``tfbetavae.load`` (see docs/models.md): same paths, same errors as every other command.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from tfbetavae.cli import int_at_least
-
-RUN_MODEL_FILE = "model.keras"
-RUN_CONFIG_FILE = "config.json"
 
 
 def _folder_name(text: str) -> str:
@@ -39,7 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     source.add_argument(
         "--run", dest="run_dir", type=Path, metavar="RUN", help="training run folder holding model.keras and config.json"
     )
-    source.add_argument("--model", type=Path, metavar="PATH.keras", help="a saved BetaVAE .keras file")
+    source.add_argument("--model", type=Path, metavar="PATH.keras", help="a .keras file (or anything tfbetavae.load opens)")
     parser.add_argument("--name", type=_folder_name, default="betavae", help="model name (default: betavae)")
     parser.add_argument(
         "--base-dir", type=Path, default=Path("exported_models"), help="folder of served models (default: exported_models)"
@@ -50,51 +47,41 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _read_run(run_dir: Path) -> tuple[Path, dict]:
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"training run folder {run_dir} does not exist")
-    model_path = run_dir / RUN_MODEL_FILE
-    if not model_path.is_file():
-        raise FileNotFoundError(f"{model_path} does not exist: has the run finished training?")
-    info: dict = {}
-    config_path = run_dir / RUN_CONFIG_FILE
-    if config_path.is_file():
-        try:
-            info = json.loads(config_path.read_text(encoding="utf-8"))
-        except ValueError as error:
-            raise ValueError(f"{config_path} is not valid JSON: {error}") from error
-        if not isinstance(info, dict):
-            raise ValueError(f"{config_path} must hold a JSON object")
-    else:
-        print(f"warning: {config_path} not found; the model card will lack training settings", file=sys.stderr)
-    return model_path, {**info, "run": str(run_dir)}
+def _training_info(location) -> dict:
+    """What the model card records about where the model came from (a run's config.json when there is one)."""
+    from tfbetavae.loading import run_config  # noqa: PLC0415
+
+    if location.kind == "keras":
+        return {"source": str(location.path)}
+    config = run_config(location.given)
+    if config is None:
+        print(f"warning: {location.given / 'config.json'} not found; the model card will lack training settings",
+              file=sys.stderr)
+    info = {**(config or {}), "run": str(location.given)}
+    if location.kind == "checkpoint":
+        info["checkpoint"] = str(location.path)  # an unfinished run: the card says so
+    return info
 
 
 def run(args: argparse.Namespace) -> int:
     """Loads the model, exports it, prints the version folder. Returns 0, or 2 on a user error."""
+    source = args.run_dir if args.run_dir is not None else args.model
     try:
-        if args.run_dir is not None:
-            model_path, training_info = _read_run(args.run_dir)
-        else:
-            model_path, training_info = args.model, {"source": str(args.model)}
-            if not model_path.is_file():
-                raise FileNotFoundError(f"model file {model_path} does not exist")
+        from tfbetavae.export import export_saved_model  # noqa: PLC0415 - heavy imports only once the arguments are known
+        from tfbetavae.loading import load, locate  # noqa: PLC0415
 
-        import keras  # noqa: PLC0415 - heavy imports only once the arguments are known
-
-        import tfbetavae.model  # noqa: F401, PLC0415 - registers BetaVAE, Encoder and Decoder for loading
-        from tfbetavae.export import export_saved_model  # noqa: PLC0415
-
-        try:
-            model = keras.models.load_model(model_path)
-        except Exception as error:
-            raise ValueError(f"cannot load {model_path} as a Keras model: {error}") from error
+        model = load(source)  # first: a damaged file gets the same message as in every other command
+        location = locate(source)
+        if location.kind == "saved_model":
+            raise ValueError(
+                f"{source}: already a SavedModel export (expected a .keras file or a training run folder to export)"
+            )
         path = export_saved_model(
             model,
             base_dir=args.base_dir / args.name,
             version=args.version,
             overwrite=args.overwrite,
-            training_info=training_info,
+            training_info=_training_info(location),
         )
     except (FileNotFoundError, FileExistsError, ValueError, TypeError) as error:
         print(f"tfbetavae export: error: {error}", file=sys.stderr)

@@ -3,8 +3,8 @@
     tfbetavae traverse --model PATH --out traversal.png [--data dsprites] [--seed 0] [--limits -3,3]
                        [--steps 10] [--dims K] [--num-images 64] [--scale 1] [--gif traversal.gif]
 
-PATH is a training run folder (its model.keras), a .keras file, or an exported SavedModel (a version folder
-holding saved_model.pb, or a base folder with numeric versions: the highest is used). The seed image is the
+PATH is anything tfbetavae.load opens: a .keras file, a training run folder, or a SavedModel version or base
+folder (its highest version); see docs/models.md. The seed image is the
 first of ``--num-images`` images drawn from the data with ``--seed``; the KL that orders the rows (and marks
 inactive dimensions) is averaged over all of them. Prints the written path(s).
 """
@@ -37,7 +37,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", required=True, help="run folder, .keras file or exported SavedModel folder")
+    parser.add_argument(
+        "--model", required=True, help=".keras file, training run folder, or SavedModel version or base folder"
+    )
     parser.add_argument("--out", default="traversal.png", help="PNG to write (default: traversal.png)")
     add_data_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the images drawn from the data")
@@ -77,9 +79,10 @@ def _images(args, image_shape):
 
 def run(args) -> int:
     from tfbetavae import viz
+    from tfbetavae.loading import load
 
-    model = viz.load_model(args.model)
-    images = _images(args, getattr(model, "image_shape", None))
+    model = load(args.model)
+    images = _images(args, model.image_shape)
     title = f"{Path(args.model).name}: traversal of image 0 (seed {args.seed}), KL over {len(images)} images"
     dims = None if args.dims is None else min(args.dims, model.latent_dim)
     path = viz.save_traversal(

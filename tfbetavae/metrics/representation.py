@@ -1,4 +1,4 @@
-"""Turns whatever the user has (a BetaVAE, an exported signature, a function) into images → codes.
+"""Turns whatever the user has (a model, a path to one, an exported signature, a function) into images → codes.
 
 Every metric needs the same thing from a model: a function mapping a float32 image batch [n, H, W, C]
 to a float32 code matrix [n, d]. Adapting once here, and checking the output once here, means the
@@ -8,11 +8,14 @@ representation (wrong rank, NaN, wrong count) fails with a message instead of a 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+from tfbetavae.loading import load
 
 RepresentFn = Callable[[np.ndarray], np.ndarray]
 
@@ -24,8 +27,10 @@ def as_representation(represent: Any) -> RepresentFn:
 
     Accepted, in this order of precedence:
 
-    * an object with an ``encode`` method, such as a ``BetaVAE`` (``encode`` returns the posterior
-      mean) or an ``ExportedBetaVAE``; a raw ``tf.saved_model.load`` result uses its ``encode`` signature;
+    * a path to a model (a ``.keras`` file, a run folder, a SavedModel version or base folder), opened
+      with ``tfbetavae.load``;
+    * an object with an ``encode`` method, such as a model ``tfbetavae.load`` returns (``encode`` gives the
+      posterior mean); a raw ``tf.saved_model.load`` result uses its ``encode`` signature;
     * a callable returning a dict, such as an exported SavedModel signature: its ``"mean"`` entry is used
       (the codes of the β-VAE family of metrics are posterior means). Concrete functions and anything with a
       ``structured_input_signature`` get the images as the keyword ``images=`` (signatures only take keywords);
@@ -37,7 +42,9 @@ def as_representation(represent: Any) -> RepresentFn:
     """
     if getattr(represent, _ADAPTED_MARK, False):
         return represent
-    if isinstance(represent, (str, bytes)) or represent is None:
+    if isinstance(represent, (str, os.PathLike)):
+        represent = load(represent)
+    if isinstance(represent, bytes) or represent is None:
         raise TypeError(f"a representation must be a model with .encode or a callable, got {represent!r}")
     encode = getattr(represent, "encode", None)
     signatures = getattr(represent, "signatures", None)
