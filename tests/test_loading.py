@@ -4,6 +4,7 @@ message, the same through the Python API and through every command that loads a 
 import json
 import logging
 import re
+import shlex
 import shutil
 import warnings
 import zipfile
@@ -257,3 +258,19 @@ def test_models_in_exported_models_open_with_load_and_with_tensorflow_alone(fold
     raw = tf.saved_model.load(str(folder)).signatures["encode"](images=tf.constant(batch))
     np.testing.assert_allclose(opened.encode(batch), raw["mean"].numpy(), atol=1e-6)
     assert opened.card["model"]["latent_dim"] == opened.latent_dim
+
+
+def test_the_models_page_runs_as_written(tmp_path, monkeypatch, capsys):
+    """docs/models.md's Python blocks, in order in one namespace, then its commands, in a scratch folder."""
+    text = (ROOT / "docs" / "models.md").read_text()
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+        exec(compile(block, "docs/models.md", "exec"), namespace)  # noqa: S102 - the page's own examples
+    printed = capsys.readouterr().out
+    assert printed.count("same codes: True") == 3 and "1 (4,)" in printed and "['mig']" in printed
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.strip().splitlines():
+            argv = shlex.split(line)
+            assert argv[0] == "tfbetavae" and main(argv[1:]) == 0, line
+    assert (tmp_path / "traversal.png").is_file() and (tmp_path / "exported_models" / "again" / "1").is_dir()
