@@ -2,7 +2,7 @@
 
     python scripts/bench.py                     # full run (a few minutes on 2 cores), writes bench_results.json
     python scripts/bench.py --quick --json x.json   # smoke run (tiny repetition counts)
-    python scripts/bench.py --investigate       # also the experiments behind the README, section Performance
+    python scripts/bench.py --investigate       # also the experiments behind docs/performance.md
 
 Every throughput is the median over repetitions after a warm-up; the repetitions of the things that are
 compared with each other (TF modes, PyTorch, the matmul peak) are interleaved round by round, so that a
@@ -1042,7 +1042,7 @@ def _cpu_name() -> str:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description="tfbetavae benchmark (see the README, section Performance)")
+    parser = argparse.ArgumentParser(description="tfbetavae benchmark (see docs/performance.md)")
     parser.add_argument("--quick", action="store_true", help="tiny repetition counts (smoke test)")
     parser.add_argument("--json", default="bench_results.json", help="where to write the results")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
