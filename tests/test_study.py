@@ -189,3 +189,48 @@ def test_local_chief_and_two_workers_share_the_grid(tmp_path):
     assert len({where for _, where in done}) == 2  # both workers trained cells
     assert len(collect_results(folder)) == CELLS * 3
     assert "2 local workers" in log.read_text()
+
+
+@pytest.mark.parametrize("saved_by_older_code", [False, True])
+def test_the_grid_oracle_resumes_without_losing_or_repeating_cells(tmp_path, saved_by_older_code):
+    import keras_tuner as kt
+
+    from tfbetavae.studies.runner import _grid_oracle_class
+
+    def oracle():
+        space = kt.HyperParameters()
+        space.Choice("seed", [0, 1, 2])
+        space.Choice("setting", ["a", "b"])
+        made = _grid_oracle_class()(objective=kt.Objective("s", "max"), max_trials=6, hyperparameters=space,
+                                    allow_new_entries=False, tune_new_entries=False)
+        made._set_project_dir(str(tmp_path), "oracle")
+        return made
+
+    def cell(trial):
+        return trial.hyperparameters.values["seed"], trial.hyperparameters.values["setting"]
+
+    def finish(owner, trial):
+        owner.update_trial(trial.trial_id, {"s": 1.0})
+        trial.status = "COMPLETED"
+        owner.end_trial(trial)
+
+    first = oracle()
+    before = []
+    for index in range(3):
+        trial = first.create_trial("worker")
+        before.append(cell(trial))
+        if index < 2:
+            finish(first, trial)  # the third is running when the process is killed
+    if saved_by_older_code:
+        state_file = tmp_path / "oracle" / "oracle.json"
+        state = json.loads(state_file.read_text())
+        state.pop("grid_order")
+        state_file.write_text(json.dumps(state))
+    second = oracle()
+    second.reload()
+    after = []
+    while (trial := second.create_trial("worker")).status != "STOPPED":
+        after.append(cell(trial))
+        finish(second, trial)
+    assert after[0] == before[2]  # the interrupted cell runs again first
+    assert sorted(before[:2] + after) == sorted((seed, s) for seed in (0, 1, 2) for s in ("a", "b"))

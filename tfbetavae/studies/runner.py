@@ -515,9 +515,44 @@ def log_event(study_dir: Path, event: str, cell: str) -> None:
 OBJECTIVE_KEY = "study_score"
 
 
+def _grid_oracle_class():
+    import keras_tuner as kt
+
+    class ResumableGridOracle(kt.oracles.GridSearchOracle):
+        """KerasTuner's grid oracle, able to resume.
+
+        KerasTuner 1.4.8's ``GridSearchOracle`` keeps the grid's walk (the order of tried combinations, and the
+        trials whose successors are still to be made) only in memory: reloaded, it fails with a ``KeyError`` on
+        the first new trial. The order is saved with the rest of the state (a study saved without it falls back
+        to the start order, the same walk for a fixed grid), and on reload every trial is queued for its
+        successor again: the oracle skips successors already tried, so no cell is lost or repeated, even when the
+        process died between the end of one trial and the creation of the next.
+        """
+
+        def get_state(self):
+            state = super().get_state()
+            linked = self._ordered_ids
+            order, index = [], linked._next_index[None]
+            while index is not None:
+                order.append(linked._memory[index])
+                index = linked._next_index[index]
+            return {**state, "grid_order": order}
+
+        def set_state(self, state):
+            super().set_state(state)
+            order = state.get("grid_order") or list(state.get("start_order", []))
+            self._ordered_ids = type(self._ordered_ids)()
+            for trial_id in order:
+                self._ordered_ids.insert(trial_id)
+            self._populate_next = list(order)
+
+    return ResumableGridOracle
+
+
 def _make_tuner(plan: StudyPlan, study_dir: Path, data, say):
     import keras_tuner as kt
 
+    ResumableGridOracle = _grid_oracle_class()  # noqa: N806 - a class
     hyperparameters = kt.HyperParameters()
     hyperparameters.Choice("seed", plan.seeds)  # declared first: it varies slowest, so every setting gets seed 1
     hyperparameters.Choice("setting", [s.key for s in plan.settings])
@@ -542,7 +577,7 @@ def _make_tuner(plan: StudyPlan, study_dir: Path, data, say):
             values = trial.hyperparameters.values
             return load_model(study_dir / "runs" / plan.cell_name(plan.setting(values["setting"]), int(values["seed"])))
 
-    oracle = kt.oracles.GridSearchOracle(
+    oracle = ResumableGridOracle(
         objective=kt.Objective(OBJECTIVE_KEY, "max"),
         max_trials=len(plan.settings) * len(plan.seeds),
         hyperparameters=hyperparameters,
