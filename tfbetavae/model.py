@@ -103,7 +103,11 @@ class BetaVAE(keras.Model):
             raise ValueError(f"latent_dim must be an integer >= 1, got {latent_dim!r}")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-        if isinstance(capacity_steps, bool) or int(capacity_steps) != capacity_steps or capacity_steps < 1:
+        try:
+            whole = not isinstance(capacity_steps, bool) and int(capacity_steps) == capacity_steps
+        except (TypeError, ValueError, OverflowError):  # None, text, NaN, infinity
+            whole = False
+        if not whole or capacity_steps < 1:
             raise ValueError(f"capacity_steps must be an integer >= 1, got {capacity_steps!r}")
         self.latent_dim = int(latent_dim)
         self.image_shape = validate_image_shape(input_shape)
@@ -303,6 +307,8 @@ class BetaVAE(keras.Model):
         array = check_images(images)
         if tuple(array.shape[1:]) != self.image_shape:
             raise ValueError(f"images must have shape [batch, {', '.join(map(str, self.image_shape))}], got {array.shape}")
+        if not len(array):  # the convolutions fail on a batch of 0 with an unreadable TensorFlow error
+            raise ValueError("images is an empty batch: give at least one image")
         return tf.convert_to_tensor(array)
 
     def _check_codes(self, codes):

@@ -19,7 +19,10 @@ _DOWNSAMPLING = 2 ** len(_FILTERS)
 
 def validate_image_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
     """(height, width, channels) with height and width multiples of 16, or a ValueError naming the problem."""
-    shape = tuple(input_shape)
+    try:
+        shape = tuple(input_shape)
+    except TypeError:  # None, a number: not a shape at all
+        shape = ()
     if len(shape) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
         raise ValueError(f"input_shape must be (height, width, channels) of positive ints, got {input_shape!r}")
     height, width, _ = shape

@@ -165,7 +165,7 @@ class BetaVAEHyperModel(kt.HyperModel):
         self.beta_range = None
         if self.capacities is None:
             if beta_range is not None:
-                if isinstance(beta_range, (str, bytes)) or len(beta_range) != 2:
+                if isinstance(beta_range, (str, bytes)) or not hasattr(beta_range, "__len__") or len(beta_range) != 2:
                     raise ValueError(f"beta_range must be (lo, hi), got {beta_range!r}")
                 low, high = (positive_float(v, "beta_range bound") for v in beta_range)
                 if not low < high:

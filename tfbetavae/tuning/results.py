@@ -3,6 +3,7 @@ the best trial exported as a SavedModel."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -63,6 +64,8 @@ def format_number(value: object, digits: int = 3) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
+        if not math.isfinite(value):  # a diverged trial's loss
+            return f"{value:g}"
         if value == int(value) and abs(value) < 1e6:
             return f"{value:g}"
         if abs(value) < 1e-3 or abs(value) >= 1e5:

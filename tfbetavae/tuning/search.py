@@ -74,7 +74,12 @@ def check_settings(
     path = Path(path)
     if not path.exists():
         return
-    saved = json.loads(path.read_text())
+    try:
+        saved = json.loads(path.read_text())
+    except ValueError as error:  # not UTF-8, not JSON
+        raise ValueError(f"{path}: corrupt settings file ({error}); {hint}") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path}: corrupt settings file (a JSON {type(saved).__name__}, not an object); {hint}")
     current = json.loads(json.dumps(settings, default=str))
     different = sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
     if different:
