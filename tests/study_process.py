@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TINY = {
-    "betas": [1.0, 4.0],
+    "betas": [1, 4],
     "seeds": [0, 1],
     "eval_steps": [10, 20, 30],
     "latent_dims": 4,

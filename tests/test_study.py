@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,9 +25,18 @@ CELLS = 4  # 2 β × 2 seeds
 
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("study") / "betas"
-    rows = study(folder, **TINY, verbose=False)
-    return folder, rows
+    """The Python example of docs/studies.md, run as written (it is the same toy grid as ``TINY``)."""
+    page = (ROOT / "docs" / "studies.md").read_text()
+    code = re.search(r"```python\n(.*?)```", page, re.S).group(1)
+    where = tmp_path_factory.mktemp("docs")
+    previous = os.getcwd()
+    os.chdir(where)
+    try:
+        namespace: dict = {}
+        exec(compile(code, "docs/studies.md", "exec"), namespace)
+    finally:
+        os.chdir(previous)
+    return where / "studies" / "quick", namespace["rows"]
 
 
 def _events(folder: Path) -> list[tuple[str, str, str]]:
@@ -115,6 +125,8 @@ def test_a_folder_with_another_grid_is_refused_and_left_alone(tiny_study):
     before = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
     with pytest.raises(ValueError, match="holds a study of another grid"):
         study(folder, **{**TINY, "betas": [1.0, 8.0]}, verbose=False)
+    with pytest.raises(ValueError, match="fast"):
+        study(folder, **{**TINY, "fast": False}, verbose=False)
     with pytest.raises(ValueError, match="eval_steps"):
         study(folder, **{**TINY, "eval_steps": [10, 20, 40]}, verbose=False)
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()} == before

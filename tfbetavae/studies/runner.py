@@ -53,15 +53,16 @@ SCORES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 DEFAULT_SCORES = ("beta_vae", "beta_vae_paper", "mig", "dci")
 # Metric sizes a study uses unless told otherwise. Smaller than the metrics module's defaults (10,000/5,000
-# points, 2.5 min for one β-VAE score here): a study scores every run at several steps, and scoring must stay a
-# small share of its time. Sampling error of an accuracy on 500 points: about ±0.02.
+# points: 2.5 min for one β-VAE score here): a study scores every run at several steps, and scoring must stay a
+# small share of its time (measured by scripts/bench.py's study row). A β-VAE-score point is 64 pairs of images,
+# so 1,000 points encode 128,000 images; the sampling error of an accuracy on 500 points is about ±0.02.
 STUDY_SIZES: dict[str, dict[str, int]] = {
-    "beta_vae": {"num_train": 1000, "num_eval": 500},
-    "beta_vae_paper": {"num_train": 1000, "num_eval": 500},
-    "factor_vae": {"num_train": 1000, "num_eval": 500, "num_variance_estimate": 5000},
+    "beta_vae": {"num_train": 500, "num_eval": 500},
+    "beta_vae_paper": {"num_train": 500, "num_eval": 500},
+    "factor_vae": {"num_train": 500, "num_eval": 500, "num_variance_estimate": 5000},
     "mig": {"num_train": 10000},
-    "dci": {"num_train": 5000, "num_test": 2500},
-    "sap": {"num_train": 5000, "num_test": 2500},
+    "dci": {"num_train": 2000, "num_test": 1000},
+    "sap": {"num_train": 2000, "num_test": 1000},
 }
 FAST_SIZES: dict[str, dict[str, int]] = {
     "beta_vae": {"num_train": 200, "num_eval": 100},
