@@ -8,6 +8,7 @@ import pytest
 
 from tfbetavae import BetaVAE, train
 from tfbetavae.cli import main
+from tfbetavae.training import StopOnNonFiniteLoss
 
 
 class _CrashAfterEpoch(keras.callbacks.Callback):
@@ -121,6 +122,51 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, sprites
     train(resumed, sprites, steps=8, batch_size=4, steps_per_epoch=2, run_dir=run, verbose=0)
     assert int(resumed.step_counter.numpy()) == 8
     assert all(np.isfinite(w.numpy()).all() for w in resumed.weights)
+
+
+def _squares(count=64, nan_batches=(), batch_size=8):
+    """Binary 16x16 images (a 5x5 square each); the batches listed in ``nan_batches`` are all NaN."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((count, 16, 16, 1), np.float32)
+    for image, (row, col) in zip(images, rng.integers(0, 12, size=(count, 2))):
+        image[row : row + 5, col : col + 5] = 1.0
+    for index in nan_batches:
+        images[index * batch_size : (index + 1) * batch_size] = np.nan
+    return images
+
+
+def test_nan_guard_names_the_step_inside_a_multi_step_execution(tmp_path):
+    """steps_per_execution=4: callbacks see every 4th step only, yet the guard names the first NaN step (6)."""
+    import tensorflow as tf
+
+    from tfbetavae.training import AtomicCheckpoint, compile_model
+
+    model = compile_model(BetaVAE(latent_dim=2, input_shape=(16, 16, 1), seed=0), steps_per_execution=4)
+    dataset = tf.data.Dataset.from_tensor_slices(_squares(nan_batches=(5,))).batch(8).repeat()
+    checkpoint = tmp_path / "last.keras"
+    guard = StopOnNonFiniteLoss()
+    with pytest.raises(FloatingPointError, match=r"loss is nan at step 6 \(epoch 2, batch 2\)"):
+        model.fit(dataset, epochs=3, steps_per_epoch=4, callbacks=[guard, AtomicCheckpoint(checkpoint)],
+                  verbose=0, shuffle=False)
+    assert int(keras.models.load_model(checkpoint).step_counter.numpy()) == 4  # epoch 2 never checkpointed
+
+    # The same model object, restored, trains on: the monitor starts afresh with each fit().
+    model.load_weights(checkpoint)
+    clean = tf.data.Dataset.from_tensor_slices(_squares()).batch(8).repeat()
+    history = model.fit(clean, epochs=1, steps_per_epoch=4, callbacks=[StopOnNonFiniteLoss()], verbose=0,
+                        shuffle=False)
+    assert np.isfinite(history.history["loss"]).all() and "first_nonfinite_step" not in history.history
+
+
+def test_nan_guard_on_a_model_without_the_monitor():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((12, 3), np.float32)
+    y = np.ones((12, 1), np.float32)
+    y[8:] = np.nan
+    with pytest.raises(FloatingPointError, match=r"loss is nan at step 3 \(epoch 1, batch 3\)"):
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False, callbacks=[StopOnNonFiniteLoss()])
 
 
 def test_same_seed_gives_same_weights():

@@ -9,6 +9,13 @@ prior p(z), likelihood p(x|z) — and minimises
 with the reconstruction term summed over pixels and averaged over the batch, and the KL summed over
 latent dimensions and averaged over the batch. That reduction fixes what β means: β = 1 is the ELBO of
 a plain VAE, whatever the image size.
+
+Mixed precision (``keras.mixed_precision`` policies ``mixed_bfloat16`` / ``mixed_float16``, or
+``tfbetavae.precision.use_precision``): the encoder and decoder compute in the low precision and return
+float32, so distributions, losses, KL, the capacity schedule, the metric trackers and the optimizer state are
+float32 under every policy. ``train_step`` scales the loss through ``optimizer.scale_loss`` (a
+``LossScaleOptimizer`` under ``mixed_float16``). A model follows the global policy when it is created (or
+loaded); ``dtype=`` pins a policy, which is then saved with it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,33 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 # exp(±15) keeps variances inside float32's comfortable range: no overflow in exp, no zero scale.
 LOG_VARIANCE_RANGE = (-15.0, 15.0)
 ACTIVE_KL_THRESHOLD = 0.01  # nats; a dimension whose average KL is below this carries no information
+
+
+class _FirstNonFiniteStep(keras.metrics.Metric):
+    """The first training step whose loss was NaN or infinite (0: none yet), and that loss, kept in the graph.
+
+    ``StopOnNonFiniteLoss`` reads it instead of converting every step's loss on the host. A metric, so
+    ``.keras`` files do not store it (Keras saves no metric state); it is left out of ``BetaVAE.metrics`` so it
+    is neither logged nor reset at each epoch. Across replicas it holds the first replica's view.
+    """
+
+    def __init__(self, name: str = "first_nonfinite_step", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.step = self.add_variable(
+            shape=(), initializer="zeros", dtype="int64", aggregation="only_first_replica", name="step"
+        )
+        self.loss = self.add_variable(
+            shape=(), initializer="zeros", dtype="float32", aggregation="only_first_replica", name="loss"
+        )
+
+    def update_state(self, loss, step):
+        loss = tf.cast(loss, tf.float32)
+        first = tf.logical_and(tf.equal(self.step, 0), tf.logical_not(tf.math.is_finite(loss)))
+        self.step.assign(tf.where(first, tf.cast(step, tf.int64), self.step))
+        self.loss.assign(tf.where(first, loss, self.loss))
+
+    def result(self):
+        return self.step
 
 
 class _VectorMean(keras.metrics.Metric):
@@ -98,6 +132,8 @@ class BetaVAE(keras.Model):
         seed: int | None = None,
         **kwargs,
     ) -> None:
+        # A dtype policy given here is pinned and saved; without one the model follows the global policy.
+        self._pinned_dtype = kwargs.get("dtype")
         super().__init__(**kwargs)
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
             raise ValueError(f"latent_dim must be an integer >= 1, got {latent_dim!r}")
@@ -124,8 +160,8 @@ class BetaVAE(keras.Model):
         # uninterrupted run would have drawn. With seed=None the base comes from Python's global
         # generator, which keras.utils.set_random_seed seeds.
         self._seed_base = int(seed) if seed is not None else random.randrange(2**30)
-        self.encoder = Encoder(self.latent_dim, self.image_shape, kernel_sizes, name="encoder")
-        self.decoder = Decoder(self.latent_dim, self.image_shape, name="decoder")
+        self.encoder = Encoder(self.latent_dim, self.image_shape, kernel_sizes, name="encoder", dtype=self.dtype_policy)
+        self.decoder = Decoder(self.latent_dim, self.image_shape, name="decoder", dtype=self.dtype_policy)
         # Steps taken so far; a variable so the capacity schedule survives checkpoints and resume.
         self.step_counter = self.add_weight(
             shape=(), initializer="zeros", dtype="int64", trainable=False, name="step_counter"
@@ -134,6 +170,7 @@ class BetaVAE(keras.Model):
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.kl_per_dim_tracker = _VectorMean(self.latent_dim, name="kl_per_dim")
+        self.nonfinite_monitor = _FirstNonFiniteStep()
         self.build((None, *self.image_shape))
 
     # ----------------------------------------------------------------- building and config
@@ -147,7 +184,9 @@ class BetaVAE(keras.Model):
         self.built = True
 
     def get_config(self):
+        pinned = {} if self._pinned_dtype is None else {"dtype": keras.dtype_policies.serialize(self.dtype_policy)}
         return {
+            **pinned,
             "name": self.name,
             "trainable": self.trainable,
             "latent_dim": self.latent_dim,
@@ -285,12 +324,18 @@ class BetaVAE(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             terms = self.compute_terms(images, training=True)
-            # Gradients are summed across replicas, so each replica contributes loss / replicas.
-            scaled_loss = terms["loss"] / replicas
+            # Gradients are summed across replicas, so each replica contributes loss / replicas. scale_loss is
+            # the identity except under a LossScaleOptimizer (mixed_float16), whose apply_gradients unscales.
+            scaled_loss = self.optimizer.scale_loss(terms["loss"] / replicas)
         gradients = tape.gradient(scaled_loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        self.step_counter.assign_add(1)
+        self._count_step(terms["loss"])
         return self._record(terms)
+
+    def _count_step(self, loss) -> None:
+        """Advances the step counter and remembers the first step whose loss was not finite."""
+        self.nonfinite_monitor.update_state(loss, self.step_counter + 1)
+        self.step_counter.assign_add(1)
 
     def test_step(self, data):
         return self._record(self.compute_terms(self._images_from(data), training=False))

@@ -4,6 +4,11 @@ Encoder: four stride-2 convolutions (32-32-64-64 filters) with ReLU, dense 256, 
 log-variance of the latent code. Decoder: the mirror image, ending in per-pixel logits (or means).
 Both are Keras 3 subclassed models returning plain tensors; the distributions are built from those
 tensors by ``BetaVAE``.
+
+Mixed precision: under a ``keras.mixed_precision`` policy (``mixed_bfloat16``, ``mixed_float16``) the layers
+compute in the low precision while their weights stay float32, and both networks still return float32 — the
+encoder's last (tiny) layer computes in float32 and the decoder casts its logits — so the distributions, losses
+and KL built from their outputs are float32 under every policy.
 """
 
 from __future__ import annotations
@@ -57,14 +62,16 @@ class Encoder(keras.Model):
         self.image_shape = validate_image_shape(input_shape)
         self.kernel_sizes = _validate_kernel_sizes(kernel_sizes)
         self.hidden_units = int(hidden_units)
+        policy = self.dtype_policy  # the sublayers follow this model's policy (the global one unless dtype= is given)
         self.convs = [
-            layers.Conv2D(f, k, strides=2, padding="same", activation="relu", name=f"conv_{i}")
+            layers.Conv2D(f, k, strides=2, padding="same", activation="relu", name=f"conv_{i}", dtype=policy)
             for i, (f, k) in enumerate(zip(_FILTERS, self.kernel_sizes))
         ]
-        self.flatten = layers.Flatten()
-        self.hidden = layers.Dense(self.hidden_units, activation="relu", name="hidden")
-        # One dense layer for both moments: one matmul instead of two.
-        self.moments = layers.Dense(2 * self.latent_dim, name="moments")
+        self.flatten = layers.Flatten(dtype=policy)
+        self.hidden = layers.Dense(self.hidden_units, activation="relu", name="hidden", dtype=policy)
+        # One dense layer for both moments: one matmul instead of two. It computes in the variable dtype (float32
+        # under mixed policies): the moments feed the KL directly, and this layer costs < 0.1 % of the FLOPs.
+        self.moments = layers.Dense(2 * self.latent_dim, name="moments", dtype=policy.variable_dtype)
 
     def call(self, images):
         h = images
@@ -101,16 +108,18 @@ class Decoder(keras.Model):
         self.hidden_units = int(hidden_units)
         height, width, channels = self.image_shape
         self.start_shape = (height // _DOWNSAMPLING, width // _DOWNSAMPLING, _FILTERS[-1])
-        self.hidden = layers.Dense(self.hidden_units, activation="relu", name="hidden")
+        policy = self.dtype_policy
+        self.hidden = layers.Dense(self.hidden_units, activation="relu", name="hidden", dtype=policy)
         self.expand = layers.Dense(
-            self.start_shape[0] * self.start_shape[1] * self.start_shape[2], activation="relu", name="expand"
+            self.start_shape[0] * self.start_shape[1] * self.start_shape[2], activation="relu", name="expand",
+            dtype=policy,
         )
-        self.reshape = layers.Reshape(self.start_shape)
+        self.reshape = layers.Reshape(self.start_shape, dtype=policy)
         out_filters = (*reversed(_FILTERS[:-1]), channels)  # 64-32-32-C
         self.deconvs = [
             layers.Conv2DTranspose(
                 f, 4, strides=2, padding="same", activation=None if i == len(out_filters) - 1 else "relu",
-                name=f"deconv_{i}",
+                name=f"deconv_{i}", dtype=policy,
             )
             for i, f in enumerate(out_filters)
         ]
@@ -119,7 +128,8 @@ class Decoder(keras.Model):
         h = self.reshape(self.expand(self.hidden(codes)))
         for deconv in self.deconvs:
             h = deconv(h)
-        return h
+        # Logits leave in the variable dtype (float32 under mixed policies): the likelihood is computed in float32.
+        return keras.ops.cast(h, self.dtype_policy.variable_dtype)
 
     def get_config(self):
         return {

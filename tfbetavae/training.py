@@ -78,27 +78,73 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Stops training with an error naming the step as soon as the loss is NaN or infinite.
+    """Stops training with an error naming the first step whose loss was NaN or infinite.
 
-    It raises during the batch, before the epoch-end callbacks run, so the last good checkpoint and
-    resume state are never overwritten by a broken model.
+    The last good checkpoint and resume state are never overwritten by a broken model: the check runs after
+    every batch callback and again when an epoch ends, and ``train()`` lists this callback before the
+    checkpoint. For tfbetavae models the first non-finite step is recorded inside the training graph
+    (``model.nonfinite_monitor``), so the check needs no loss from the host and stays exact when Keras calls
+    batch callbacks once per ``steps_per_execution`` steps (the way to drop the per-step host round trip of
+    ``fit``). Other models fall back to the loss in the batch logs.
     """
+
+    async_safe = True  # reading the monitor is thread-safe (backends that dispatch callbacks on a thread)
 
     def __init__(self) -> None:
         super().__init__()
         self._epoch = 0
+        self._initial_epoch = None
+        self._start_step = 0
+
+    def _monitor(self):
+        return getattr(self.model, "nonfinite_monitor", None)
+
+    def on_train_begin(self, logs=None):
+        monitor = self._monitor()
+        if monitor is not None:
+            monitor.reset_state()  # a non-finite step of an earlier fit() is not this one's
+        counter = getattr(self.model, "step_counter", None)
+        self._start_step = int(counter.numpy()) if counter is not None else 0
+        self._initial_epoch = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        if self._initial_epoch is None:
+            self._initial_epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
+        if self._monitor() is not None:
+            self._check_monitor()
+            return
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
             step = int(self.model.step_counter.numpy()) if hasattr(self.model, "step_counter") else batch + 1
-            raise FloatingPointError(
-                f"training stopped: loss is {loss} at step {step} (epoch {self._epoch + 1}, batch {batch + 1}); "
-                "the last checkpoint is kept. Lower the learning rate or check the data."
-            )
+            self._stop(loss, step, self._epoch, batch + 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._monitor() is not None:
+            self._check_monitor()
+
+    def _check_monitor(self) -> None:
+        monitor = self._monitor()
+        step = int(monitor.step.numpy())
+        if not step:
+            return
+        offset = step - self._start_step  # 1 for the first step of this fit()
+        steps_per_epoch = (self.params or {}).get("steps")
+        if steps_per_epoch and offset >= 1:
+            epoch, batch = (self._initial_epoch or 0) + (offset - 1) // steps_per_epoch, (offset - 1) % steps_per_epoch + 1
+        else:
+            epoch, batch = self._epoch, None
+        self._stop(float(monitor.loss.numpy()), step, epoch, batch)
+
+    @staticmethod
+    def _stop(loss: float, step: int, epoch: int, batch: int | None):
+        where = f"epoch {epoch + 1}" + (f", batch {batch}" if batch is not None else "")
+        raise FloatingPointError(
+            f"training stopped: loss is {loss} at step {step} ({where}); "
+            "the last checkpoint is kept. Lower the learning rate or check the data."
+        )
 
 
 def make_deterministic(seed: int) -> None:
@@ -147,10 +193,23 @@ def _current_strategy():
     return tf.distribute.get_strategy()
 
 
-def compile_model(model: BetaVAE, learning_rate: float = DEFAULT_LEARNING_RATE, jit_compile="auto") -> BetaVAE:
+def compile_model(
+    model: BetaVAE, learning_rate: float = DEFAULT_LEARNING_RATE, jit_compile="auto", steps_per_execution: int = 1
+) -> BetaVAE:
+    """Compiles with Adam; under the ``mixed_float16`` policy the Adam is wrapped in a ``LossScaleOptimizer``.
+
+    ``steps_per_execution`` > 1 runs that many steps per call of the training function (batch-level callbacks
+    then see every n-th batch only).
+    """
     if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
         raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
+    if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+        raise ValueError(f"steps_per_execution must be an integer >= 1, got {steps_per_execution!r}")
+    optimizer = keras.optimizers.Adam(learning_rate)
+    if model.dtype_policy.name == "mixed_float16":
+        # float16 gradients underflow without loss scaling; the scale adapts and non-finite steps are skipped.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     return model
 
 

@@ -48,6 +48,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--deterministic", action="store_true", help="TF op determinism: same seed, same weights")
     parser.add_argument(
+        "--precision", choices=("float32", "bfloat16", "float16", "auto"), default="auto",
+        help="network compute precision (weights, losses, optimizer stay float32); auto: bfloat16 where the CPU "
+        "has native bf16 (AVX512-BF16/AMX), else float32. float16 is meant for GPUs",
+    )
+    parser.add_argument(
         "--strategy", choices=("default", "mirrored", "multiworker"), default="default",
         help="tf.distribute strategy; multiworker reads TF_CONFIG. --batch-size is the global batch",
     )
@@ -80,6 +85,7 @@ def build_source(args):
 def run(args) -> int:
     import keras
 
+    from tfbetavae.precision import precision_scope
     from tfbetavae.training import compile_model, make_deterministic, make_strategy, train
 
     strategy = make_strategy(args.strategy)  # first: multi-worker setup must precede other TF work
@@ -88,13 +94,13 @@ def run(args) -> int:
     else:
         keras.utils.set_random_seed(args.seed)
     source, shape = build_source(args)
-    with strategy.scope():
+    with strategy.scope(), precision_scope(args.precision) as precision:  # the model keeps its dtype policy
         model = build_model(args, source, shape)
         compile_model(model, args.learning_rate)
     history = train(
         model, source, steps=args.steps, batch_size=args.batch_size, run_dir=args.out,
         steps_per_epoch=args.steps_per_epoch, seed=args.seed, learning_rate=args.learning_rate,
-        extra_config={"data": args.data, "objective": args.objective},
+        extra_config={"data": args.data, "objective": args.objective, "precision": precision},
     )
     print_summary(history.history, args.out)
     return 0

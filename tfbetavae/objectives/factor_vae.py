@@ -12,6 +12,10 @@ Both updates happen in one ``train_step``: the VAE optimiser (from ``compile``) 
 discriminator optimiser (Adam(1e-4, β₁=0.5, β₂=0.9) by default, as in the paper) on the discriminator, each
 with the discriminator as it was before this step. Kim & Mnih permute a second minibatch; here the permuted
 codes are those of the same minibatch, shuffled with fresh stateless noise, so every batch serves both players.
+
+Under a mixed-precision policy the discriminator's hidden layers compute in the low precision and its logits in
+float32; under ``mixed_float16`` its optimiser is wrapped in a ``LossScaleOptimizer`` too (the saved config holds
+the unwrapped optimiser, so a model saved under one policy loads under another).
 """
 
 from __future__ import annotations
@@ -34,6 +38,17 @@ def default_discriminator_optimizer() -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(DEFAULT_DISCRIMINATOR_LEARNING_RATE, beta_1=0.5, beta_2=0.9)
 
 
+def _for_policy(optimizer, policy) -> keras.optimizers.Optimizer:
+    """``optimizer`` wrapped in a LossScaleOptimizer under ``mixed_float16`` (float16 gradients underflow without it)."""
+    if policy.name == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def _unwrapped(optimizer) -> keras.optimizers.Optimizer:
+    return optimizer.inner_optimizer if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else optimizer
+
+
 def _check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -54,9 +69,11 @@ class Discriminator(keras.Model):
         self.units = _check_positive_int("discriminator_units", units)
         self.depth = _check_positive_int("discriminator_depth", depth)
         self.negative_slope = _check_non_negative("negative_slope", negative_slope)
-        self.hidden = [layers.Dense(self.units, name=f"dense_{i}") for i in range(self.depth)]
-        self.activation = layers.LeakyReLU(negative_slope=self.negative_slope)
-        self.logits = layers.Dense(2, name="logits")
+        policy = self.dtype_policy
+        self.hidden = [layers.Dense(self.units, name=f"dense_{i}", dtype=policy) for i in range(self.depth)]
+        self.activation = layers.LeakyReLU(negative_slope=self.negative_slope, dtype=policy)
+        # Logits in the variable dtype (float32 under mixed policies): the TC estimate and cross-entropy use them.
+        self.logits = layers.Dense(2, name="logits", dtype=policy.variable_dtype)
         self.build((None, self.latent_dim))
 
     def build(self, input_shape=None):
@@ -148,7 +165,10 @@ class FactorVAE(BetaVAE):
         """Creates the encoder/decoder weights (BetaVAE.build), the discriminator and its optimiser's slots."""
         if self.built:
             return
-        self.discriminator = Discriminator(self.latent_dim, **self._discriminator_spec, name="discriminator")
+        self.discriminator = Discriminator(
+            self.latent_dim, **self._discriminator_spec, name="discriminator", dtype=self.dtype_policy
+        )
+        self.discriminator_optimizer = _for_policy(self.discriminator_optimizer, self.dtype_policy)
         super().build(input_shape)
         # Slots exist from the start, so a saved model's optimiser state loads into a fresh instance.
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
@@ -158,7 +178,7 @@ class FactorVAE(BetaVAE):
         discriminator's optimiser when given."""
         super().compile(optimizer=optimizer, **kwargs)
         if discriminator_optimizer is not None:
-            self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
+            self.discriminator_optimizer = _for_policy(keras.optimizers.get(discriminator_optimizer), self.dtype_policy)
             self.discriminator_optimizer.build(self.discriminator.trainable_variables)
         # Keras would build the VAE optimiser over every trainable variable, the discriminator's included; it only
         # ever updates the encoder and decoder, and a fixed variable list makes its saved state load back.
@@ -178,7 +198,7 @@ class FactorVAE(BetaVAE):
             "discriminator_units": self.discriminator.units,
             "discriminator_depth": self.discriminator.depth,
             "discriminator_negative_slope": self.discriminator.negative_slope,
-            "discriminator_optimizer": keras.optimizers.serialize(self.discriminator_optimizer),
+            "discriminator_optimizer": keras.optimizers.serialize(_unwrapped(self.discriminator_optimizer)),
         }
 
     @property
@@ -224,8 +244,9 @@ class FactorVAE(BetaVAE):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape(persistent=True) as tape:
             terms = self.compute_terms(images, training=True)
-            vae_loss = terms["loss"] / replicas  # gradients are summed across replicas
-            discriminator_loss = terms["discriminator_loss"] / replicas
+            # Gradients are summed across replicas; scale_loss is the identity except under a LossScaleOptimizer.
+            vae_loss = self.optimizer.scale_loss(terms["loss"] / replicas)
+            discriminator_loss = self.discriminator_optimizer.scale_loss(terms["discriminator_loss"] / replicas)
         vae_variables = self.vae_variables
         discriminator_variables = self.discriminator.trainable_variables
         vae_gradients = tape.gradient(vae_loss, vae_variables)
@@ -233,7 +254,7 @@ class FactorVAE(BetaVAE):
         del tape
         self.optimizer.apply_gradients(zip(vae_gradients, vae_variables))
         self.discriminator_optimizer.apply_gradients(zip(discriminator_gradients, discriminator_variables))
-        self.step_counter.assign_add(1)
+        self._count_step(terms["loss"])
         return self._record(terms)
 
     def _record(self, terms) -> dict:
