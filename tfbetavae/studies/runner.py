@@ -573,7 +573,7 @@ def _make_tuner(plan: StudyPlan, study_dir: Path, data, say):
             pass
 
         def load_model(self, trial):
-            from tfbetavae.training import load_model
+            from tfbetavae.loading import load as load_model
 
             values = trial.hyperparameters.values
             return load_model(study_dir / "runs" / plan.cell_name(plan.setting(values["setting"]), int(values["seed"])))
