@@ -23,6 +23,7 @@ _LAZY = {
     "tfbetavae.viz": ("save_traversal", "save_reconstructions", "traversal_grid", "TraversalCallback"),
     "tfbetavae.tuning": ("BetaVAEHyperModel", "search"),
     "tfbetavae.studies": ("study",),
+    "tfbetavae.reference": ("load_reference", "reference_models"),
     "tfbetavae.objectives": ("BetaTCVAE", "FactorVAE"),
 }
 _LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}

@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps-per-epoch", type=int, default=None)
-    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--learning-rate", type=float, default=1e-4, help="Adam's learning rate (default 1e-4, see docs/defaults.md)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--deterministic", action="store_true", help="TF op determinism: same seed, same weights")
     parser.add_argument(

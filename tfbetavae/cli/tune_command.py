@@ -28,7 +28,7 @@ def add_parser(subparsers) -> None:
     space.add_argument("--betas", default=None, help="β values to choose from (default 1,2,4,8,16)")
     space.add_argument("--beta-range", default=None, help="LO,HI: β log-uniform in [LO, HI] instead of --betas")
     space.add_argument("--latent-dim", default="10", help="latent size, or a comma list to search")
-    space.add_argument("--learning-rate", default="5e-4", help="learning rate, or a comma list to search")
+    space.add_argument("--learning-rate", default="1e-4", help="learning rate, or a comma list to search")
     space.add_argument("--capacity", default=None, help="C_max values (nats): search the capacity objective, not β")
     space.add_argument("--gamma", default="1000", help="γ of the capacity objective (or a comma list)")
     space.add_argument("--capacity-steps", type=int, default=None, help="steps over which C rises (default --steps)")

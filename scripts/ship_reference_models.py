@@ -1,0 +1,111 @@
+"""Exports the reference models shipped in ``exported_models/`` from the paper study (scripts/paper_study.py).
+
+    python scripts/ship_reference_models.py --study studies/paper
+
+* ``exported_models/vae/``: the β=1 run (a plain VAE) whose MIG is the median of its seeds;
+* ``exported_models/beta-vae/``: the β whose median MIG over seeds is highest (β > 1), and of its seeds the one
+  whose MIG is the median — a typical run of the recommended setting, not the luckiest.
+
+MIG chooses because it separates the settings of that study best; the β-VAE score saturates on this data (see
+docs/reproduction.md). Each model card holds the run's scores at its last step as the study measured them, the
+metric sizes and seed they were measured with, the setting, seed, steps, the study it came from, the scores of
+every seed of its setting, and the rule that chose it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SETTING_KEYS = ("objective", "beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim", "precision")
+IDENTITY_KEYS = ("cell", "setting", "seed", "step", "fast", "wall_seconds", "train_seconds", "metric_seconds")
+
+
+def median_run(rows: list[dict], score: str) -> dict:
+    """The row whose score is the median of the rows' (the lower middle one for an even count)."""
+    ordered = sorted(rows, key=lambda row: row[score])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def choose(rows: list[dict], score: str = "mig") -> dict[str, tuple[dict, str]]:
+    """{shipped name: (row, why)} from the rows of a study at its last common step."""
+    by_beta: dict[float, list[dict]] = {}
+    for row in rows:
+        by_beta.setdefault(float(row["beta"]), []).append(row)
+    if 1.0 not in by_beta:
+        raise ValueError("the study has no β=1 setting to ship as the VAE")
+    medians = {beta: statistics.median(row[score] for row in group) for beta, group in by_beta.items()}
+    larger = [beta for beta in by_beta if beta > 1.0]
+    if not larger:
+        raise ValueError("the study has no β > 1 to ship as the β-VAE")
+    best = max(larger, key=lambda beta: medians[beta])
+    listing = ", ".join(f"β={b:g}: {medians[b]:.3f}" for b in sorted(medians))
+    return {
+        "vae": (median_run(by_beta[1.0], score), f"β=1, the seed whose {score} is the median of its seeds"),
+        "beta-vae": (
+            median_run(by_beta[best], score),
+            f"the β > 1 with the highest median {score} over seeds ({listing}); of its seeds, the median one",
+        ),
+    }
+
+
+def without_optimizer(model):
+    """The same model, uncompiled: a shipped model is for use, and Adam's state would double its size."""
+    fresh = type(model).from_config(model.get_config())
+    fresh.set_weights(model.get_weights())
+    fresh.step_counter.assign(model.step_counter)
+    return fresh
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--study", default="studies/paper")
+    parser.add_argument("--out", default="exported_models")
+    parser.add_argument("--score", default="mig", help="the score that chooses the runs")
+    parser.add_argument("--overwrite", action="store_true", help="replace version 1 if it exists")
+    args = parser.parse_args()
+
+    import keras
+
+    import tfbetavae.objectives  # noqa: F401  (registers every model class for loading)
+    from tfbetavae.export import export_saved_model
+    from tfbetavae.studies import collect_results, load_plan
+
+    study_dir = Path(args.study)
+    plan = load_plan(study_dir)
+    rows = [row for row in collect_results(study_dir) if row["step"] == plan.steps]
+    expected = len(plan.settings) * len(plan.seeds)
+    if len(rows) != expected:
+        raise SystemExit(f"{study_dir}: {len(rows)} of {expected} runs reached step {plan.steps}; finish the study first")
+    for name, (row, why) in choose(rows, args.score).items():
+        siblings = sorted((r for r in rows if r["setting"] == row["setting"]), key=lambda r: r["seed"])
+        model = without_optimizer(
+            keras.models.load_model(study_dir / "runs" / row["cell"] / "model.keras", safe_mode=True)
+        )
+        scores = {k: v for k, v in row.items() if k not in IDENTITY_KEYS and k not in SETTING_KEYS}
+        info = {
+            "study": os.fspath(study_dir),
+            "reproduce": "python scripts/paper_study.py --only paper && python scripts/ship_reference_models.py",
+            "setting": {k: row[k] for k in SETTING_KEYS},
+            "seed": row["seed"],
+            "steps": row["step"],
+            "batch_size": plan.batch_size,
+            "data": plan.data,
+            "chosen_by": why,
+            "scores_measured_with": {"metric_sizes": plan.metric_sizes, "eval_seed": plan.eval_seed,
+                                     "held_out_images": plan.held_out_images},
+            "seeds_of_this_setting": {str(r["seed"]): {k: r[k] for k in scores if k in r} for r in siblings},
+        }
+        path = export_saved_model(model, Path(args.out) / name, version=1, overwrite=args.overwrite,
+                                  scores=scores, training_info=info)
+        print(f"{name}: {row['setting']} seed {row['seed']} ({args.score} {row[args.score]:.3f}) -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
