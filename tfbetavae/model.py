@@ -125,7 +125,7 @@ class BetaVAE(keras.Model):
         beta: float = 4.0,
         likelihood: str = "bernoulli",
         capacity: float | None = None,
-        capacity_steps: int = 100_000,
+        capacity_steps: int = 10_000,
         gamma: float = 1000.0,
         kernel_sizes: Sequence[int] = (4, 4, 4, 4),
         observation_scale: float = 0.1,

@@ -12,7 +12,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latent-dim", type=int, default=10)
     parser.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli")
     parser.add_argument("--capacity", type=float, default=None, help="Burgess et al. C_max (nats); enables capacity")
-    parser.add_argument("--capacity-steps", type=int, default=100_000, help="steps over which C rises to C_max")
+    parser.add_argument("--capacity-steps", type=int, default=10_000, help="steps over which C rises to C_max (default 10000)")
     parser.add_argument("--gamma", type=float, default=1000.0, help="weight of |KL - C| with --capacity")
     parser.add_argument("--kernel-sizes", default="4,4,4,4", help="encoder kernels, e.g. 4,4,2,2")
 
