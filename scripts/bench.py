@@ -1,8 +1,15 @@
-"""tfbetavae benchmark: training, matmul peak and FLOPs, data pipeline, metric evaluation, SavedModel serving.
+"""tfbetavae benchmark: training, fit path and precision, independent runs, matmul peak and FLOPs, data
+pipeline, metric evaluation, SavedModel serving.
 
-    python scripts/bench.py                     # full run (a few minutes on 2 cores), writes bench_results.json
+    python scripts/bench.py                     # full run (several minutes on 2 cores), writes bench_results.json
     python scripts/bench.py --quick --json x.json   # smoke run (tiny repetition counts)
     python scripts/bench.py --investigate       # also the experiments behind docs/performance.md
+
+Section ``fit`` times, for each precision (float32, bfloat16), the bare ``tf.function`` train step and
+``model.fit`` over a ``tf.data`` pipeline of ready batches (once with ``steps_per_execution`` 1, once with
+``--steps-per-execution``), against PyTorch's best of float32 / bf16 autocast × NCHW / channels-last. Section
+``independent`` runs whole training processes side by side: one process with 2 intra-op threads against two
+processes with 1 thread each (what a study of independent runs can do with two cores).
 
 Every throughput is the median over repetitions after a warm-up; the repetitions of the things that are
 compared with each other (TF modes, PyTorch, the matmul peak) are interleaved round by round, so that a
@@ -39,6 +46,7 @@ BATCH_SIZE = 64
 LEARNING_RATE = 5e-4  # tfbetavae.training.DEFAULT_LEARNING_RATE, also the PyTorch baseline's
 TARGETS = {
     "training_vs_pytorch": 1.5,
+    "fit_default_precision_vs_pytorch_best": 1.5,
     "training_share_of_peak": 0.40,
     "data_procedural_vs_training": 10.0,
     "data_npz_vs_training": 10.0,
@@ -60,6 +68,10 @@ FULL = {
     "latency_calls": 200,
     "serving_rounds": 5,
     "serving_batch": 256,
+    "fit_steps": 48,
+    "fit_rounds": 7,
+    "independent_steps": 300,
+    "independent_rounds": 3,
 }
 QUICK = {
     "rounds": 2,
@@ -75,8 +87,14 @@ QUICK = {
     "latency_calls": 10,
     "serving_rounds": 2,
     "serving_batch": 32,
+    "fit_steps": 6,
+    "fit_rounds": 2,
+    "independent_steps": 3,
+    "independent_rounds": 1,
 }
-SECTIONS = ("training", "data", "metric", "serving")
+SECTIONS = ("training", "fit", "independent", "data", "metric", "serving")
+PRECISIONS = ("float32", "bfloat16")
+DEFAULT_STEPS_PER_EXECUTION = 16
 MODES = ("eager", "tf_function", "xla")
 
 
@@ -291,6 +309,315 @@ def bench_training(cfg: dict, modes, with_torch: bool, threads: int, log) -> dic
         peak["share_of_peak_per_round"] = [round(v, 3) for v in shares]
         peak["share_of_median_peak"] = achieved / peak["peak_gflops"]
     return {"training": result, "peak": peak}
+
+
+# ----------------------------------------------------------------------------------------------- fit path
+def default_steps_per_execution() -> int:
+    """``compile_model``'s default ``steps_per_execution``: what a user's ``model.fit`` gets."""
+    import inspect
+
+    from tfbetavae.training import compile_model
+
+    return int(inspect.signature(compile_model).parameters["steps_per_execution"].default)
+
+
+def make_precision_model(precision: str, steps_per_execution: int = 1, seed: int = 0):
+    """A default BetaVAE created under ``precision``'s policy, compiled like ``make_model("tf_function")``."""
+    import keras
+
+    from tfbetavae.model import BetaVAE
+    from tfbetavae.precision import precision_scope
+    from tfbetavae.training import compile_model
+
+    keras.utils.set_random_seed(seed)
+    with precision_scope(precision):
+        model = BetaVAE(seed=seed)
+        compile_model(model, LEARNING_RATE, steps_per_execution=steps_per_execution)
+    return model
+
+
+def bare_step_runner(model, images, steps: int):
+    """images/s of ``steps`` calls of the model's ``train_step`` as one tf.function on a fixed batch."""
+    import tensorflow as tf
+
+    model.optimizer.build(model.trainable_variables)
+    step = tf.function(model.train_step)
+    batch = tf.constant(images)
+    for _ in range(2):
+        step(batch)  # trace and warm up
+
+    def run():
+        start = time.perf_counter()
+        for _ in range(steps):
+            logs = step(batch)
+        float(logs["loss"])
+        return steps * BATCH_SIZE / (time.perf_counter() - start)
+
+    return run
+
+
+def fit_runner(model, images, steps: int):
+    """A function returning (steady images/s, whole-call images/s) of ``model.fit`` over ready batches.
+
+    The dataset is one batch repeated (no rendering cost). "Steady" is timed from the first to the last
+    batch-end callback, so it leaves out fit()'s set-up and the first execution (what a long training
+    amortises); "whole call" is the wall time of the fit() call. fit() runs with the NaN guard, as train() does.
+    """
+    import keras
+    import tensorflow as tf
+
+    from tfbetavae.training import StopOnNonFiniteLoss
+
+    class StepClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.marks = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.marks.append((batch, time.perf_counter()))
+
+    dataset = tf.data.Dataset.from_tensors(images).repeat()
+    model.fit(dataset, steps_per_epoch=2 * model.steps_per_execution, epochs=1, verbose=0, shuffle=False)  # warm-up
+
+    def run():
+        clock = StepClock()
+        start = time.perf_counter()
+        model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False,
+                  callbacks=[StopOnNonFiniteLoss(), clock])
+        whole = steps * BATCH_SIZE / (time.perf_counter() - start)
+        (first, t_first), (last, t_last) = clock.marks[0], clock.marks[-1]
+        steady = (last - first) * BATCH_SIZE / (t_last - t_first) if last > first else whole
+        return steady, whole
+
+    return run
+
+
+def make_torch_trainer(threads: int, channels_last: bool, autocast: bool):
+    """torch_baseline's trainer; with ``autocast`` its forward pass and loss run under bf16 autocast."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import torch
+    import torch_baseline
+
+    if not autocast:
+        return torch_baseline.make_trainer(threads, channels_last=channels_last)
+    torch.set_num_threads(int(threads))
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    encoder, decoder = torch_baseline.build()
+    if channels_last:
+        encoder = encoder.to(memory_format=torch.channels_last)
+        decoder = decoder.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=torch_baseline.LEARNING_RATE)
+
+    def step(images):
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss, _, _ = torch_baseline.loss_terms(encoder, decoder, images, generator=generator)
+        loss.backward()  # outside autocast, as PyTorch recommends; weights and Adam stay float32
+        optimizer.step()
+        return loss
+
+    return step, torch.get_num_threads()
+
+
+def torch_runners(images, threads: int, steps: int) -> tuple[dict, dict]:
+    """name -> images/s function for PyTorch float32 / bf16 autocast × NCHW / channels-last, and an info dict."""
+    try:
+        import torch
+
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import torch_baseline
+    except ImportError as error:
+        return {}, {"status": "skipped", "reason": f"torch not installed ({error}); pip install -e '.[bench]'"}
+    runners, used = {}, None
+    for precision in ("float32", "bf16_autocast"):
+        for layout, channels_last in (("nchw", False), ("channels_last", True)):
+            step, used = make_torch_trainer(threads, channels_last, autocast=precision != "float32")
+            batch = torch_baseline.to_torch(images, channels_last)
+            for _ in range(2):
+                step(batch)
+
+            def run(step=step, batch=batch):
+                start = time.perf_counter()
+                for _ in range(steps):
+                    step(batch)
+                return steps * BATCH_SIZE / (time.perf_counter() - start)
+
+            runners[f"{precision}_{layout}"] = run
+    info = {
+        "status": "measured",
+        "version": torch.__version__,
+        "threads": used,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+    }
+    return runners, info
+
+
+def paired(numerators, denominators) -> float:
+    """Median of per-round ratios: each round's two numbers saw the same load."""
+    return median([a / b for a, b in zip(numerators, denominators)])
+
+
+def bench_fit(cfg: dict, precisions, with_torch: bool, threads: int, steps_per_execution: int, log) -> dict:
+    """Bare train step vs model.fit per precision, and the library's best against PyTorch's best."""
+    from tfbetavae.precision import resolve_precision
+
+    images = make_images(BATCH_SIZE)
+    steps = cfg["fit_steps"]
+    user_spe = default_steps_per_execution()
+    # At least three batch-end marks per fit() so the steady rate spans two executions or more.
+    spe = max(1, min(int(steps_per_execution), steps // 3))
+    runners = {}
+    for precision in precisions:
+        start = time.perf_counter()
+        runners[precision, "bare_step"] = bare_step_runner(make_precision_model(precision), images, steps)
+        runners[precision, "fit"] = fit_runner(make_precision_model(precision, user_spe), images, steps)
+        if spe != user_spe:
+            runners[precision, "fit_spe"] = fit_runner(make_precision_model(precision, spe), images, steps)
+        log(f"  {precision}: models built and warmed up in {time.perf_counter() - start:.1f} s")
+    torch_runs, torch_info = torch_runners(images, threads, steps) if with_torch else (
+        {}, {"status": "skipped", "reason": "disabled with --no-torch"})
+
+    rates = {key: [] for key in runners}
+    whole = {key: [] for key in runners if key[1] != "bare_step"}
+    torch_rates = {name: [] for name in torch_runs}
+    for _ in range(cfg["fit_rounds"]):
+        for key, run in runners.items():
+            value = run()
+            if isinstance(value, tuple):
+                rates[key].append(value[0])
+                whole[key].append(value[1])
+            else:
+                rates[key].append(value)
+        for name, run in torch_runs.items():
+            torch_rates[name].append(run())
+    log(f"  fit path done, load {load()}")
+
+    result = {"batch_size": BATCH_SIZE, "steps_per_round": steps, "user_steps_per_execution": user_spe,
+              "steps_per_execution": spe, "precisions": list(precisions)}
+    for precision in precisions:
+        row = {}
+        for kind in ("bare_step", "fit", "fit_spe"):
+            if (precision, kind) in rates:
+                row[kind] = summary(rates[precision, kind])
+                if kind != "bare_step":
+                    row[f"{kind}_whole_call"] = summary(whole[precision, kind])
+                    row[f"{kind}_vs_bare_step"] = paired(rates[precision, kind], rates[precision, "bare_step"])
+        result[precision] = row
+    if "float32" in precisions:
+        for precision in precisions:
+            if precision != "float32":
+                result[f"{precision}_vs_float32"] = {
+                    kind: paired(rates[precision, kind], rates["float32", kind])
+                    for kind in ("bare_step", "fit", "fit_spe") if (precision, kind) in rates
+                }
+
+    def best(kind):
+        """(precision, rates) of the precision with the highest median for ``kind``."""
+        precision = max(precisions, key=lambda p: median(rates[p, kind]))
+        return precision, rates[precision, kind]
+
+    default = resolve_precision("auto")
+    result["default_precision"] = default
+    if torch_rates:
+        configs = {name: summary(values) for name, values in torch_rates.items()}
+        fastest = max(configs, key=lambda name: configs[name]["images_per_s"])
+        torch_info.update(configs=configs, best_config=fastest, **configs[fastest])
+        for kind in ("bare_step", "fit"):
+            precision, values = best(kind)
+            result[f"best_{kind}"] = {
+                "precision": precision,
+                "images_per_s": median(values),
+                "vs_pytorch_best": paired(values, torch_rates[fastest]),
+            }
+        if default in precisions:
+            result["fit_default_precision_vs_pytorch_best"] = paired(rates[default, "fit"], torch_rates[fastest])
+    result["pytorch"] = torch_info
+    return result
+
+
+# ----------------------------------------------------------------------------------------------- independent runs
+def independent_worker(args) -> None:
+    """One training process for the ``independent`` section: warm up, say "ready", wait for "go", time fit()."""
+    from tfbetavae.data import ProceduralDSprites, training_dataset
+
+    model = make_precision_model(args.worker_precision, default_steps_per_execution(), seed=args.worker_seed)
+    dataset = training_dataset(ProceduralDSprites(), BATCH_SIZE, seed=args.worker_seed)
+    model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)  # tracing and pipeline start-up
+    print("ready", flush=True)
+    sys.stdin.readline()
+    start = time.time()
+    model.fit(dataset, steps_per_epoch=args.worker_steps, epochs=1, verbose=0, shuffle=False)
+    end = time.time()
+    print(json.dumps({"start": start, "end": end, "images": args.worker_steps * BATCH_SIZE}), flush=True)
+
+
+def _run_side_by_side(thread_counts, steps: int, precision: str) -> dict:
+    """Starts one worker per entry of ``thread_counts``, releases them together, returns their timings."""
+    workers = []
+    with tempfile.TemporaryDirectory() as folder:
+        for index, count in enumerate(thread_counts):
+            command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--threads", str(count),
+                       "--worker-steps", str(steps), "--worker-precision", precision, "--worker-seed", str(index)]
+            errors = open(Path(folder) / f"{index}.err", "w")  # closed in the finally below
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True)
+            workers.append((process, errors))
+        try:
+            for process, _ in workers:
+                for line in process.stdout:
+                    if line.strip() == "ready":
+                        break
+                else:
+                    raise RuntimeError("a benchmark worker ended before it was ready")
+            for process, _ in workers:  # release them together
+                process.stdin.write("go\n")
+                process.stdin.flush()
+            reports = []
+            for process, _ in workers:
+                lines = [line for line in process.stdout if line.strip().startswith("{")]
+                if process.wait(timeout=3600) != 0 or not lines:
+                    raise RuntimeError("a benchmark worker failed")
+                reports.append(json.loads(lines[-1]))
+        except Exception as error:
+            details = "".join((Path(folder) / f"{i}.err").read_text()[-2000:] for i in range(len(workers)))
+            for process, _ in workers:
+                process.kill()
+            raise RuntimeError(f"{error}: {details}") from error
+        finally:
+            for _, errors in workers:
+                errors.close()
+    seconds = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+    return {
+        "images_per_s": sum(r["images"] for r in reports) / seconds,
+        "per_process_images_per_s": [r["images"] / (r["end"] - r["start"]) for r in reports],
+    }
+
+
+def bench_independent(cfg: dict, cores: int, log) -> dict:
+    """Throughput of independent training runs: 1 process × ``cores`` threads vs ``cores`` processes × 1 thread.
+
+    Each process trains the default model at the default precision on procedural dSprites through model.fit
+    (rendering included); the processes start their timed part together after warming up.
+    """
+    from tfbetavae.precision import resolve_precision
+
+    precision = resolve_precision("auto")
+    layouts = {f"1 process x {cores} threads": [cores], f"{cores} processes x 1 thread": [1] * cores}
+    runs = {name: [] for name in layouts}
+    for _ in range(cfg["independent_rounds"]):  # alternate the layouts, so each sees early and late load
+        for name, counts in layouts.items():
+            runs[name].append(_run_side_by_side(counts, cfg["independent_steps"], precision))
+    log(f"  independent runs done, load {load()}")
+    names = list(layouts)
+    result = {"precision": precision, "steps_per_process": cfg["independent_steps"], "layouts": names}
+    for name in names:
+        result[name] = {
+            **summary([r["images_per_s"] for r in runs[name]]),
+            "per_process_images_per_s": [[round(v, 1) for v in r["per_process_images_per_s"]] for r in runs[name]],
+        }
+    result["processes_vs_threads"] = paired(
+        [r["images_per_s"] for r in runs[names[1]]], [r["images_per_s"] for r in runs[names[0]]]
+    )
+    return result
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -927,6 +1254,7 @@ def targets(results: dict) -> dict:
 
     training, peak = results.get("training", {}), results.get("peak", {})
     add("training_vs_pytorch", training.get("ratio_vs_pytorch"))
+    add("fit_default_precision_vs_pytorch_best", results.get("fit", {}).get("fit_default_precision_vs_pytorch_best"))
     add("training_share_of_peak", peak.get("share_of_peak"))
     data = results.get("data", {})
     add("data_procedural_vs_training", data.get("procedural_vs_training"))
@@ -968,6 +1296,15 @@ def table(results: dict) -> str:
                 f"{peak['achieved_gflops']:.1f} GFLOP/s | matmul peak {peak['peak_gflops']:.1f} GFLOP/s "
                 f"(numpy {peak['numpy_gflops']:.0f}, TF {peak['tf_gflops']:.0f}) | {peak['share_of_peak']:.0%} |"
             )
+    rows += fit_rows(results.get("fit"))
+    independent = results.get("independent")
+    if independent:
+        threads, processes = independent["layouts"]
+        rows.append(
+            f"| independent runs ({independent['precision']}, fit on procedural data), {processes} | "
+            f"{independent[processes]['images_per_s']:.0f} images/s in all | {threads} "
+            f"{independent[threads]['images_per_s']:.0f} images/s | {independent['processes_vs_threads']:.2f}× |"
+        )
     data = results.get("data")
     if data:
         consumption = data.get("training_consumption_images_per_s")
@@ -1008,6 +1345,46 @@ def table(results: dict) -> str:
                 f"target {name}: {check['value']:.2f} (≥ {check['target']}) {'met' if check['met'] else 'NOT met'}"
             )
     return "\n".join(rows)
+
+
+def fit_rows(fit: dict | None) -> list[str]:
+    """Table rows of the fit section: fit vs bare step per precision, precisions, library best vs PyTorch best."""
+    if not fit:
+        return []
+    rows = []
+    spe, user_spe = fit["steps_per_execution"], fit["user_steps_per_execution"]
+    for precision in fit["precisions"]:
+        row = fit[precision]
+        bare = row["bare_step"]["images_per_s"]
+        for kind, label in (("fit", f"steps_per_execution {user_spe}"), ("fit_spe", f"steps_per_execution {spe}")):
+            if kind in row:
+                rows.append(
+                    f"| fit path, {precision}, {label} (whole call {row[f'{kind}_whole_call']['images_per_s']:.0f}) | "
+                    f"{row[kind]['images_per_s']:.0f} images/s | bare tf.function step {bare:.0f} images/s | "
+                    f"{row[f'{kind}_vs_bare_step']:.2f}× |"
+                )
+    for precision in fit["precisions"]:
+        versus = fit.get(f"{precision}_vs_float32")
+        if versus:
+            rows.append(
+                f"| {precision} vs float32 | bare step {versus['bare_step']:.2f}×, fit {versus['fit']:.2f}× | "
+                "same kind of step in float32 | (paired) |"
+            )
+    torch_info = fit["pytorch"]
+    if torch_info.get("status") == "measured":
+        configs = ", ".join(f"{name} {value['images_per_s']:.0f}" for name, value in torch_info["configs"].items())
+        rows.append(f"| PyTorch {torch_info['version']}, {torch_info['threads']} threads | {configs} images/s | "
+                    f"best: {torch_info['best_config']} | |")
+        for kind, label in (("fit", "fit path"), ("bare_step", "bare step")):
+            best = fit[f"best_{kind}"]
+            rows.append(
+                f"| library best, {label} ({best['precision']}) | {best['images_per_s']:.0f} images/s | PyTorch best "
+                f"({torch_info['best_config']}) {torch_info['images_per_s']:.0f} images/s | {best['vs_pytorch_best']:.2f}× "
+                "(paired) |"
+            )
+    else:
+        rows.append(f"| PyTorch | skipped: {torch_info.get('reason')} | | |")
+    return rows
 
 
 def machine_info(threads: int | None, inter_threads: int | None) -> dict:
@@ -1053,6 +1430,18 @@ def parse_args(argv=None):
     )
     parser.add_argument("--inter-threads", type=int, default=None, help="TF inter-op threads (default: auto)")
     parser.add_argument("--investigate", action="store_true", help="also run the experiments (slow)")
+    parser.add_argument(
+        "--precisions", default=",".join(PRECISIONS), help=f"fit section: comma list of {', '.join(PRECISIONS)}"
+    )
+    parser.add_argument(
+        "--steps-per-execution", type=int, default=DEFAULT_STEPS_PER_EXECUTION,
+        help="fit section: the steps_per_execution compared with compile_model's default",
+    )
+    # A worker process of the "independent" section (started by the benchmark itself).
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-steps", type=int, default=10, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-precision", default="float32", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-seed", type=int, default=0, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -1061,9 +1450,12 @@ def main(argv=None) -> dict:
     cfg = QUICK if args.quick else FULL
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = (set(sections) - set(SECTIONS)) | (set(modes) - set(MODES))
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    unknown = (set(sections) - set(SECTIONS)) | (set(modes) - set(MODES)) | (set(precisions) - set(PRECISIONS))
     if unknown:
-        raise SystemExit(f"unknown sections or modes: {sorted(unknown)}")
+        raise SystemExit(f"unknown sections, modes or precisions: {sorted(unknown)}")
+    if args.steps_per_execution < 1:
+        raise SystemExit(f"--steps-per-execution must be >= 1, got {args.steps_per_execution}")
     threads = args.threads or os.cpu_count()
 
     import tensorflow as tf
@@ -1071,6 +1463,9 @@ def main(argv=None) -> dict:
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     if args.inter_threads:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_threads)
+    if args.worker:
+        independent_worker(args)
+        return {}
 
     def log(message):
         print(message, file=sys.stderr, flush=True)
@@ -1083,6 +1478,12 @@ def main(argv=None) -> dict:
         results.update(bench_training(cfg, modes, not args.no_torch, threads, log))
         results["machine"]["torch_threads"] = results["training"]["pytorch"].get("threads", "-")
         consumption = results["training"].get("tf_function", {}).get("images_per_s")
+    if "fit" in sections:
+        log(f"fit path and precisions ({', '.join(precisions)}{'' if args.no_torch else ', pytorch'}), load {load()}")
+        results["fit"] = bench_fit(cfg, precisions, not args.no_torch, threads, args.steps_per_execution, log)
+    if "independent" in sections:
+        log(f"independent runs (1 x {threads} threads vs {threads} x 1), load {load()}")
+        results["independent"] = bench_independent(cfg, threads, log)
     if "data" in sections:
         log(f"data pipeline, load {load()}")
         results["data"] = bench_data(cfg, consumption)

@@ -38,7 +38,7 @@ def test_quick_run_writes_every_section(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| training, tf_function" in done.stdout
     results = json.loads(out.read_text())
-    for section in ("machine", "training", "peak", "data", "metric", "serving", "targets"):
+    for section in ("machine", "training", "fit", "independent", "peak", "data", "metric", "serving", "targets"):
         assert section in results, section
     assert results["quick"] is True
     assert results["machine"]["cpu_count"] >= 1 and "load_before" in results["machine"]
@@ -53,6 +53,32 @@ def test_quick_run_writes_every_section(tmp_path):
         assert _positive(training["ratio_vs_pytorch"])
     else:
         assert torch_info["reason"]
+
+    fit = results["fit"]
+    assert fit["precisions"] == ["float32", "bfloat16"] and fit["steps_per_execution"] > fit["user_steps_per_execution"]
+    for precision in fit["precisions"]:
+        for kind in ("bare_step", "fit", "fit_spe", "fit_whole_call", "fit_spe_whole_call"):
+            assert _positive(fit[precision][kind]["images_per_s"]), (precision, kind)
+        assert _positive(fit[precision]["fit_vs_bare_step"]) and _positive(fit[precision]["fit_spe_vs_bare_step"])
+    assert _positive(fit["bfloat16_vs_float32"]["bare_step"]) and _positive(fit["bfloat16_vs_float32"]["fit"])
+    assert fit["default_precision"] in ("float32", "bfloat16")
+    if fit["pytorch"]["status"] == "measured":
+        assert set(fit["pytorch"]["configs"]) == {
+            "float32_nchw", "float32_channels_last", "bf16_autocast_nchw", "bf16_autocast_channels_last"
+        }
+        assert fit["pytorch"]["best_config"] in fit["pytorch"]["configs"]
+        for kind in ("fit", "bare_step"):
+            assert fit[f"best_{kind}"]["precision"] in fit["precisions"]
+            assert _positive(fit[f"best_{kind}"]["vs_pytorch_best"])
+        assert "fit_default_precision_vs_pytorch_best" in results["targets"]
+        assert "| library best, fit path" in done.stdout
+    assert "| fit path, bfloat16, steps_per_execution" in done.stdout
+    independent = results["independent"]
+    threads, processes = independent["layouts"]
+    assert _positive(independent[threads]["images_per_s"]) and _positive(independent[processes]["images_per_s"])
+    assert len(independent[processes]["per_process_images_per_s"][0]) == results["machine"]["cpu_count"]
+    assert _positive(independent["processes_vs_threads"])
+    assert "| independent runs" in done.stdout
 
     peak = results["peak"]
     for key in ("numpy_gflops", "tf_gflops", "peak_gflops", "achieved_gflops", "share_of_peak"):
@@ -73,6 +99,36 @@ def test_quick_run_writes_every_section(tmp_path):
         assert _positive(serving[caller][f"images_per_s_batch_{serving['batch_throughput']}"])
     for name, check in results["targets"].items():
         assert set(check) == {"value", "target", "met"}, name
+
+
+def test_fit_rows_and_paired_ratios(bench):
+    """The fit section's table rows from a hand-made result: ratios are medians of per-round ratios."""
+    assert bench.paired([2.0, 3.0, 10.0], [1.0, 1.0, 1.0]) == 3.0
+    assert bench.paired([2.0, 4.0], [4.0, 2.0]) == pytest.approx(1.25)
+
+    def stats(value):
+        return {"images_per_s": value, "best": value, "repetitions": [value]}
+
+    row = {"bare_step": stats(1000.0), "fit": stats(800.0), "fit_whole_call": stats(700.0), "fit_vs_bare_step": 0.8}
+    fit = {
+        "steps_per_execution": 16, "user_steps_per_execution": 1, "precisions": ["float32"], "float32": row,
+        "pytorch": {"status": "skipped", "reason": "torch not installed"},
+    }
+    rows = bench.fit_rows(fit)
+    assert rows[0] == (
+        "| fit path, float32, steps_per_execution 1 (whole call 700) | 800 images/s | bare tf.function step "
+        "1000 images/s | 0.80× |"
+    )
+    assert rows[-1] == "| PyTorch | skipped: torch not installed | | |"
+    assert bench.fit_rows(None) == []
+
+
+def test_the_benchmark_times_what_users_get(bench):
+    from tfbetavae.training import compile_model
+
+    model = bench.make_precision_model("bfloat16", bench.default_steps_per_execution())
+    assert model.steps_per_execution == compile_model(bench.make_precision_model("float32")).steps_per_execution
+    assert model.encoder.convs[0].compute_dtype == "bfloat16"
 
 
 def test_flops_of_known_layers(bench):
