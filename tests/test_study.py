@@ -203,8 +203,7 @@ def test_local_chief_and_two_workers_share_the_grid(tmp_path):
     assert "2 local workers" in log.read_text()
 
 
-@pytest.mark.parametrize("saved_by_older_code", [False, True])
-def test_the_grid_oracle_resumes_without_losing_or_repeating_cells(tmp_path, saved_by_older_code):
+def test_the_grid_oracle_resumes_without_losing_or_repeating_cells(tmp_path):
     import keras_tuner as kt
 
     from tfbetavae.studies.runner import _grid_oracle_class
@@ -233,11 +232,6 @@ def test_the_grid_oracle_resumes_without_losing_or_repeating_cells(tmp_path, sav
         before.append(cell(trial))
         if index < 2:
             finish(first, trial)  # the third is running when the process is killed
-    if saved_by_older_code:
-        state_file = tmp_path / "oracle" / "oracle.json"
-        state = json.loads(state_file.read_text())
-        state.pop("grid_order")
-        state_file.write_text(json.dumps(state))
     second = oracle()
     second.reload()
     after = []
@@ -246,3 +240,21 @@ def test_the_grid_oracle_resumes_without_losing_or_repeating_cells(tmp_path, sav
         finish(second, trial)
     assert after[0] == before[2]  # the interrupted cell runs again first
     assert sorted(before[:2] + after) == sorted((seed, s) for seed in (0, 1, 2) for s in ("a", "b"))
+    assert before[:2] == [(0, "a"), (0, "b")]  # every setting at seed 0 first
+
+
+def test_the_grid_oracle_gives_every_worker_a_cell_at_once(tmp_path):
+    import keras_tuner as kt
+
+    from tfbetavae.studies.runner import _grid_oracle_class
+
+    space = kt.HyperParameters()
+    space.Choice("seed", [0, 1])
+    space.Choice("setting", ["a", "b"])
+    oracle = _grid_oracle_class()(objective=kt.Objective("s", "max"), max_trials=4, hyperparameters=space,
+                                  allow_new_entries=False, tune_new_entries=False)
+    oracle._set_project_dir(str(tmp_path), "oracle")
+    trials = [oracle.create_trial(f"worker{i}") for i in range(4)]  # none has ended
+    assert [t.status for t in trials] == ["RUNNING"] * 4
+    assert len({tuple(sorted(t.hyperparameters.values.items())) for t in trials}) == 4
+    assert oracle.create_trial("worker4").status == "STOPPED"

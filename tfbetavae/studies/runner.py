@@ -520,32 +520,29 @@ def _grid_oracle_class():
     import keras_tuner as kt
 
     class ResumableGridOracle(kt.oracles.GridSearchOracle):
-        """KerasTuner's grid oracle, able to resume.
+        """KerasTuner's grid oracle, walking the grid eagerly and able to resume.
 
-        KerasTuner 1.4.8's ``GridSearchOracle`` keeps the grid's walk (the order of tried combinations, and the
-        trials whose successors are still to be made) only in memory: reloaded, it fails with a ``KeyError`` on
-        the first new trial. The order is saved with the rest of the state (a study saved without it falls back
-        to the start order, the same walk for a fixed grid), and on reload every trial is queued for its
-        successor again: the oracle skips successors already tried, so no cell is lost or repeated, even when the
-        process died between the end of one trial and the creation of the next.
+        KerasTuner 1.4.8's ``GridSearchOracle`` makes the next combination only from a trial that has ended
+        (the first one excepted), so a second worker waits idle until the first finishes its cell; and it keeps
+        its walk in memory only, so a reloaded oracle fails with a ``KeyError``. Here the next trial is the first
+        combination of the grid, in the grid's own order, that no trial has taken yet — derived from the trials
+        KerasTuner saved, so every worker gets work at once and a resumed study neither loses nor repeats a cell.
+        An interrupted trial is retried by KerasTuner's own retry queue, as before.
         """
 
-        def get_state(self):
-            state = super().get_state()
-            linked = self._ordered_ids
-            order, index = [], linked._next_index[None]
-            while index is not None:
-                order.append(linked._memory[index])
-                index = linked._next_index[index]
-            return {**state, "grid_order": order}
+        def populate_space(self, trial_id):
+            taken = {self._values_key(trial.hyperparameters.values) for trial in self.trials.values()}
+            space = self.get_space()
+            values = {hp.name: hp.default for hp in space.space if space.is_active(hp)}
+            while values is not None:
+                if self._values_key(values) not in taken:
+                    return {"status": "RUNNING", "values": values}
+                values = self._get_next_combination(values)
+            return {"status": "STOPPED", "values": None}
 
-        def set_state(self, state):
-            super().set_state(state)
-            order = state.get("grid_order") or list(state.get("start_order", []))
-            self._ordered_ids = type(self._ordered_ids)()
-            for trial_id in order:
-                self._ordered_ids.insert(trial_id)
-            self._populate_next = list(order)
+        @staticmethod
+        def _values_key(values) -> tuple:
+            return tuple(sorted((name, str(value)) for name, value in values.items()))
 
     return ResumableGridOracle
 
