@@ -52,6 +52,11 @@ TARGETS = {
     "data_npz_vs_training": 10.0,
     "metric_vs_bare_encoder": 0.80,
 }
+# Targets that are upper bounds: the value must not exceed them.
+CEILINGS = {
+    "study_scoring_share_3_evaluations": 0.20,
+    "paper_study_minutes": 45.0,
+}
 
 # Repetition counts: rounds (medians are taken over these), steps or items per round.
 FULL = {
@@ -72,6 +77,9 @@ FULL = {
     "fit_rounds": 7,
     "independent_steps": 300,
     "independent_rounds": 3,
+    "study_steps": 500,
+    "study_grid_steps": 250,
+    "study_rounds": 1,
 }
 QUICK = {
     "rounds": 2,
@@ -91,8 +99,15 @@ QUICK = {
     "fit_rounds": 2,
     "independent_steps": 3,
     "independent_rounds": 1,
+    "study_steps": 4,
+    "study_grid_steps": 3,
+    "study_rounds": 1,
+    "study_sizes": {
+        "beta_vae": {"num_train": 4, "num_eval": 2}, "beta_vae_paper": {"num_train": 4, "num_eval": 2},
+        "mig": {"num_train": 100}, "dci": {"num_train": 40, "num_test": 20},
+    },
 }
-SECTIONS = ("training", "fit", "independent", "data", "metric", "serving")
+SECTIONS = ("training", "fit", "independent", "study", "data", "metric", "serving")
 PRECISIONS = ("float32", "bfloat16")
 DEFAULT_STEPS_PER_EXECUTION = 16
 MODES = ("eager", "tf_function", "xla")
@@ -617,6 +632,73 @@ def bench_independent(cfg: dict, cores: int, log) -> dict:
     result["processes_vs_threads"] = paired(
         [r["images_per_s"] for r in runs[names[1]]], [r["images_per_s"] for r in runs[names[0]]]
     )
+    return result
+
+
+# ----------------------------------------------------------------------------------------------- studies
+def _timed_study(folder: Path, workers: int, threads: int, steps: int) -> float:
+    """Wall seconds of a small real study (2 β × 2 seeds, fast scoring) run as ``tfbetavae study``."""
+    command = [
+        sys.executable, "-c", "import sys; from tfbetavae.cli import main; sys.exit(main(sys.argv[1:]))",
+        "study", str(folder), "--betas", "1,4", "--seeds", "0,1", "--eval-steps", str(steps), "--fast",
+        "--scores", "mig", "--workers", str(workers), "--threads", str(threads),
+    ]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=7200)
+    if result.returncode != 0:
+        raise RuntimeError(f"the benchmark study failed: {result.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def bench_study(cfg: dict, cores: int, log) -> dict:
+    """What a study costs here.
+
+    * Scoring share: one run of the default setting trains ``study_steps`` steps, then is scored once with the
+      study's default scores and sizes (``STUDY_SIZES``); the share is extrapolated to a 10,000-step run scored
+      once (at its end) and three times (2,500 / 5,000 / 10,000, as in the paper study).
+    * Throughput: the same small study (2 β × 2 seeds × ``study_grid_steps`` steps, fast scoring) run as one
+      process with ``cores`` threads and as ``cores`` local worker processes with one thread each.
+    """
+    from tfbetavae.data import ProceduralDSprites
+    from tfbetavae.studies.runner import DEFAULT_SCORES, Setting, build_model, make_plan, score_model
+    from tfbetavae.training import train
+
+    data = ProceduralDSprites()
+    steps = cfg["study_steps"]
+    plan = make_plan([Setting()], [0], [steps], DEFAULT_SCORES, metric_sizes=cfg.get("study_sizes"))
+    model = build_model(plan.settings[0], data.observation_shape, 0)
+    train(model, data, steps=2, verbose=0)  # tracing and pipeline start-up
+    start = time.perf_counter()
+    train(model, data, steps=steps, seed=1, verbose=0)
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    score_model(model, data, plan)
+    metric_seconds = time.perf_counter() - start
+    per_10k = train_seconds / steps * 10_000
+    log(f"  scoring share measured, load {load()}")
+    result = {
+        "scores": list(DEFAULT_SCORES),
+        "seconds_per_step": round(train_seconds / steps, 5),
+        "seconds_per_scoring": round(metric_seconds, 2),
+        "share_scored_once_per_10k": round(metric_seconds / (metric_seconds + per_10k), 4),
+        "share_scored_3x_per_10k": round(3 * metric_seconds / (3 * metric_seconds + per_10k), 4),
+    }
+    layouts = {f"1 process x {cores} threads": (1, cores), f"{cores} workers x 1 thread": (cores, 1)}
+    walls = {name: [] for name in layouts}
+    with tempfile.TemporaryDirectory() as folder:
+        for round_index in range(cfg["study_rounds"]):
+            for name, (workers, threads) in layouts.items():
+                target = Path(folder) / f"{round_index}-{workers}x{threads}"
+                walls[name].append(_timed_study(target, workers, threads, cfg["study_grid_steps"]))
+    log(f"  study layouts done, load {load()}")
+    names = list(layouts)
+    result["grid"] = f"2 beta x 2 seeds x {cfg['study_grid_steps']} steps, fast scoring"
+    result["wall_seconds"] = {name: [round(w, 1) for w in walls[name]] for name in names}
+    result["workers_vs_threads"] = round(median(walls[names[0]]) / median(walls[names[1]]), 3)
+    # A 3-β × 3-seed × 10,000-step study scored 3 times per run, from the parts measured above, with the
+    # workers' speed-up applied to the whole (scoring parallelises across workers like training).
+    serial_hours = 9 * (per_10k + 3 * metric_seconds) / 3600
+    result["paper_study_hours_estimate"] = round(serial_hours / result["workers_vs_threads"], 2)
     return result
 
 
@@ -1260,6 +1342,14 @@ def targets(results: dict) -> dict:
     add("data_procedural_vs_training", data.get("procedural_vs_training"))
     add("data_npz_vs_training", data.get("npz_vs_training"))
     add("metric_vs_bare_encoder", results.get("metric", {}).get("ratio_vs_bare_encoder"))
+    study = results.get("study", {})
+    ceilings = {
+        "study_scoring_share_3_evaluations": study.get("share_scored_3x_per_10k"),
+        "paper_study_minutes": None if "paper_study_hours_estimate" not in study else study["paper_study_hours_estimate"] * 60,
+    }
+    for name, value in ceilings.items():
+        if value is not None:
+            checks[name] = {"value": value, "target": CEILINGS[name], "met": bool(value <= CEILINGS[name])}
     return checks
 
 
@@ -1304,6 +1394,22 @@ def table(results: dict) -> str:
             f"| independent runs ({independent['precision']}, fit on procedural data), {processes} | "
             f"{independent[processes]['images_per_s']:.0f} images/s in all | {threads} "
             f"{independent[threads]['images_per_s']:.0f} images/s | {independent['processes_vs_threads']:.2f}× |"
+        )
+    study = results.get("study")
+    if study:
+        rows.append(
+            f"| study scoring share ({', '.join(study['scores'])}, study sizes), run scored at its end | "
+            f"{study['share_scored_once_per_10k'] * 100:.1f} % of a 10,000-step run | scored 3 times "
+            f"{study['share_scored_3x_per_10k'] * 100:.1f} % | target < 20 % |"
+        )
+        one, two = list(study["wall_seconds"])
+        rows.append(
+            f"| study wall time ({study['grid']}), {two} | {median(study['wall_seconds'][two]):.0f} s | {one} "
+            f"{median(study['wall_seconds'][one]):.0f} s | {study['workers_vs_threads']:.2f}× |"
+        )
+        rows.append(
+            f"| 3 β × 3 seeds × 10,000 steps, scored 3 times (estimate from the parts) | "
+            f"{study['paper_study_hours_estimate'] * 60:.0f} min | target | ≤ 45 min |"
         )
     data = results.get("data")
     if data:
@@ -1484,6 +1590,9 @@ def main(argv=None) -> dict:
     if "independent" in sections:
         log(f"independent runs (1 x {threads} threads vs {threads} x 1), load {load()}")
         results["independent"] = bench_independent(cfg, threads, log)
+    if "study" in sections:
+        log(f"study cost (scoring share; 1 x {threads} threads vs {threads} workers x 1), load {load()}")
+        results["study"] = bench_study(cfg, threads, log)
     if "data" in sections:
         log(f"data pipeline, load {load()}")
         results["data"] = bench_data(cfg, consumption)

@@ -38,7 +38,7 @@ def test_quick_run_writes_every_section(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| training, tf_function" in done.stdout
     results = json.loads(out.read_text())
-    for section in ("machine", "training", "fit", "independent", "peak", "data", "metric", "serving", "targets"):
+    for section in ("machine", "training", "fit", "independent", "study", "peak", "data", "metric", "serving", "targets"):
         assert section in results, section
     assert results["quick"] is True
     assert results["machine"]["cpu_count"] >= 1 and "load_before" in results["machine"]
@@ -79,6 +79,11 @@ def test_quick_run_writes_every_section(tmp_path):
     assert len(independent[processes]["per_process_images_per_s"][0]) == results["machine"]["cpu_count"]
     assert _positive(independent["processes_vs_threads"])
     assert "| independent runs" in done.stdout
+    study = results["study"]
+    assert 0 < study["share_scored_once_per_10k"] < study["share_scored_3x_per_10k"] < 1
+    assert _positive(study["workers_vs_threads"]) and _positive(study["paper_study_hours_estimate"])
+    assert all(len(walls) == 1 and _positive(walls[0]) for walls in study["wall_seconds"].values())
+    assert "| study scoring share" in done.stdout and "| study wall time" in done.stdout
 
     peak = results["peak"]
     for key in ("numpy_gflops", "tf_gflops", "peak_gflops", "achieved_gflops", "share_of_peak"):
