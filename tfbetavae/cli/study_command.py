@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from tfbetavae.cli.train_command import parse_floats, parse_ints
+
 OBJECTIVES = ("beta-vae", "capacity", "beta-tcvae", "factor-vae")
 SCORE_NAMES = ("beta_vae", "beta_vae_paper", "factor_vae", "mig", "dci", "sap")
 
@@ -53,20 +55,6 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run_command)
 
 
-def _floats(text: str, name: str) -> list[float]:
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from None
-
-
-def _ints(text: str, name: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"{name} must be comma-separated integers, got {text!r}") from None
-
-
 def run_command(args) -> int:
     if args.report is not None:
         if args.dir is not None:
@@ -91,16 +79,16 @@ def run_command(args) -> int:
     objectives = [part for part in args.objective.split(",") if part]
     study(
         args.dir,
-        betas=_floats(args.betas, "--betas"),
-        seeds=_ints(args.seeds, "--seeds"),
+        betas=parse_floats(args.betas, "--betas"),
+        seeds=parse_ints(args.seeds, "--seeds"),
         steps=args.steps,
-        eval_steps=None if args.eval_steps is None else _ints(args.eval_steps, "--eval-steps"),
+        eval_steps=None if args.eval_steps is None else parse_ints(args.eval_steps, "--eval-steps"),
         objectives=objectives,
-        capacities=_floats(args.capacity, "--capacity"),
-        gammas=None if args.gamma is None else _floats(args.gamma, "--gamma"),
+        capacities=parse_floats(args.capacity, "--capacity"),
+        gammas=None if args.gamma is None else parse_floats(args.gamma, "--gamma"),
         capacity_steps=args.capacity_steps,
-        learning_rates=DEFAULT_LEARNING_RATE if args.learning_rate is None else _floats(args.learning_rate, "--learning-rate"),
-        latent_dims=_ints(args.latent_dim, "--latent-dim"),
+        learning_rates=DEFAULT_LEARNING_RATE if args.learning_rate is None else parse_floats(args.learning_rate, "--learning-rate"),
+        latent_dims=parse_ints(args.latent_dim, "--latent-dim"),
         scores=[part for part in args.scores.split(",") if part],
         metric_sizes=sizes,
         fast=args.fast,

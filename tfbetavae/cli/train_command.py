@@ -60,6 +60,14 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
+def parse_floats(text: str, name: str) -> list[float]:
+    """Comma-separated numbers (``"1,4,8"``), with an error naming the option."""
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from None
+
+
 def parse_ints(text: str, name: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(","))

@@ -11,14 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tfbetavae.cli.train_command import add_data_arguments, parse_ints
-
-
-def _floats(text: str, name: str) -> list[float]:
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from None
+from tfbetavae.cli.train_command import add_data_arguments, parse_floats, parse_ints
 
 
 def add_parser(subparsers) -> None:
@@ -103,8 +96,8 @@ def _search_kwargs(args) -> dict:
 
     kwargs = {
         "latent_dim": one_or_many(list(parse_ints(args.latent_dim, "--latent-dim"))),
-        "learning_rate": one_or_many(_floats(args.learning_rate, "--learning-rate")),
-        "gamma": one_or_many(_floats(args.gamma, "--gamma")),
+        "learning_rate": one_or_many(parse_floats(args.learning_rate, "--learning-rate")),
+        "gamma": one_or_many(parse_floats(args.gamma, "--gamma")),
         "likelihood": args.likelihood,
         "kernel_sizes": parse_ints(args.kernel_sizes, "--kernel-sizes"),
         "batch_size": args.batch_size,
@@ -116,14 +109,14 @@ def _search_kwargs(args) -> dict:
         "capacity_steps": args.capacity_steps,
     }
     if args.betas is not None:
-        kwargs["betas"] = _floats(args.betas, "--betas")
+        kwargs["betas"] = parse_floats(args.betas, "--betas")
     if args.beta_range is not None:
-        bounds = _floats(args.beta_range, "--beta-range")
+        bounds = parse_floats(args.beta_range, "--beta-range")
         if len(bounds) != 2:
             raise ValueError(f"--beta-range must be LO,HI, got {args.beta_range!r}")
         kwargs["beta_range"] = tuple(bounds)
     if args.capacity is not None:
-        kwargs["capacity"] = _floats(args.capacity, "--capacity")
+        kwargs["capacity"] = parse_floats(args.capacity, "--capacity")
     metric = args.metric
     if metric is None:
         if args.objective in METRIC_KEYS:

@@ -348,27 +348,10 @@ def build_model(setting: Setting, image_shape, seed: int, dataset_size: int | No
     return compile_model(model, setting.learning_rate)
 
 
-def held_out_terms(model, data, num_images: int, seed: int) -> dict[str, float]:
-    """Reconstruction, KL and loss (nats per image) and active dimensions on held-out images."""
-    from tfbetavae.model import ACTIVE_KL_THRESHOLD
-
-    images = data.sample(num_images, np.random.default_rng([seed, 7919]))[1]
-    totals = {"reconstruction": 0.0, "kl": 0.0, "loss": 0.0}
-    kl_per_dim = np.zeros(model.latent_dim)
-    for start in range(0, len(images), 256):
-        batch = images[start : start + 256].astype(np.float32)
-        terms = model.compute_terms(batch, training=False)
-        for key in totals:
-            totals[key] += float(terms[key]) * len(batch)
-        kl_per_dim += np.sum(np.asarray(terms["kl_per_dim"], dtype=np.float64), axis=0)
-    results = {key: value / len(images) for key, value in totals.items()}
-    results["active_dims"] = float(np.sum(kl_per_dim / len(images) > ACTIVE_KL_THRESHOLD))
-    return results
-
-
 def score_model(model, data, plan: StudyPlan) -> dict[str, float]:
     """Every chosen score of a model, with flat keys (``beta_vae_eval_accuracy``, ``mig``, ...)."""
     from tfbetavae.metrics.evaluation import METRICS
+    from tfbetavae.metrics.held_out import held_out_terms
     from tfbetavae.metrics.representation import as_representation
 
     represent = as_representation(model)

@@ -21,11 +21,10 @@ from typing import Any
 
 import keras
 import keras_tuner as kt
-import numpy as np
 
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.data.pipeline import training_dataset
-from tfbetavae.model import ACTIVE_KL_THRESHOLD, LIKELIHOODS, BetaVAE
+from tfbetavae.model import LIKELIHOODS, BetaVAE
 from tfbetavae.training import DEFAULT_LEARNING_RATE, StopOnNonFiniteLoss, compile_model
 from tfbetavae.tuning._checks import choices, non_negative_int, positive_float, positive_int
 
@@ -356,18 +355,10 @@ class BetaVAEHyperModel(kt.HyperModel):
 
     def evaluate_model(self, model: BetaVAE, data: GroundTruthData | None = None) -> dict[str, float]:
         """The results dict of a trained model (all values plain floats), computed on the held-out seed."""
+        from tfbetavae.metrics.held_out import held_out_terms
+
         data = self.data if data is None else data
-        images = data.sample(self.num_eval_images, np.random.default_rng([self.eval_seed, 7919]))[1]
-        totals = {"reconstruction": 0.0, "kl": 0.0, "loss": 0.0}
-        kl_per_dim = np.zeros(model.latent_dim)
-        for start in range(0, len(images), 256):
-            batch = images[start : start + 256].astype(np.float32)
-            terms = model.compute_terms(batch, training=False)
-            for key in totals:
-                totals[key] += float(terms[key]) * len(batch)
-            kl_per_dim += np.sum(terms["kl_per_dim"].numpy(), axis=0)
-        results = {key: value / len(images) for key, value in totals.items()}
-        results["active_dims"] = float(np.sum(kl_per_dim / len(images) > ACTIVE_KL_THRESHOLD))
+        results = held_out_terms(model, data, self.num_eval_images, self.eval_seed)
         results["steps_trained"] = float(model.step_counter.numpy())
         if self.score_function is not None:
             results["score"] = float(self.score_function(model, data, self.eval_seed))
