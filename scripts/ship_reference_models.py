@@ -68,6 +68,7 @@ def main() -> int:
     parser.add_argument("--out", default="exported_models")
     parser.add_argument("--score", default="mig", help="the score that chooses the runs")
     parser.add_argument("--overwrite", action="store_true", help="replace version 1 if it exists")
+    parser.add_argument("--partial", action="store_true", help="choose from the runs finished so far (a preview)")
     args = parser.parse_args()
 
     import keras
@@ -80,7 +81,7 @@ def main() -> int:
     plan = load_plan(study_dir)
     rows = [row for row in collect_results(study_dir) if row["step"] == plan.steps]
     expected = len(plan.settings) * len(plan.seeds)
-    if len(rows) != expected:
+    if len(rows) != expected and not args.partial:
         raise SystemExit(f"{study_dir}: {len(rows)} of {expected} runs reached step {plan.steps}; finish the study first")
     for name, (row, why) in choose(rows, args.score).items():
         siblings = sorted((r for r in rows if r["setting"] == row["setting"]), key=lambda r: r["seed"])

@@ -14,7 +14,7 @@ import pytest
 
 from tfbetavae.data import ProceduralDSprites
 from tfbetavae.loading import ModelLoadError
-from tfbetavae.reference import REFERENCE_NAMES, load_reference, reference_dir, reference_models
+from tfbetavae.reference import REFERENCE_DIR, REFERENCE_NAMES, load_reference, reference_dir, reference_models
 
 SHIPPED = list(REFERENCE_NAMES)
 MAX_BYTES = 10 * 1024 * 1024
@@ -127,7 +127,7 @@ def test_altered_files_are_named(tmp_path, monkeypatch, damage, message):
     monkeypatch.setenv("TFBETAVAE_REFERENCE_DIR", str(copy))
     with pytest.raises(ModelLoadError, match=message):
         load_reference("beta-vae")
-    assert json.loads((reference_dir() / "beta-vae" / "1" / "model_card.json").read_text())  # the shipped one is intact
+    assert json.loads((REFERENCE_DIR / "beta-vae" / "1" / "model_card.json").read_text())  # the shipped one is intact
 
 
 def test_the_demo_shows_the_shipped_model_first(tmp_path, capsys, load_script):
