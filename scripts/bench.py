@@ -1448,7 +1448,7 @@ def table(results: dict) -> str:
         rows.append("")
         for name, check in checks.items():
             rows.append(
-                f"target {name}: {check['value']:.2f} (≥ {check['target']}) {'met' if check['met'] else 'NOT met'}"
+                f"target {name}: {check['value']:.2f} ({'≤' if name in CEILINGS else '≥'} {check['target']}) {'met' if check['met'] else 'NOT met'}"
             )
     return "\n".join(rows)
 
