@@ -430,8 +430,9 @@ def _cell_scorer(plan: StudyPlan, setting: Setting, seed: int, run_dir: Path, da
 
 
 def _headline_keys(plan: StudyPlan) -> list[str]:
-    main = {"beta_vae": "beta_vae_eval_accuracy", "beta_vae_paper": "beta_vae_paper_eval_accuracy",
-            "factor_vae": "factor_vae_eval_accuracy", "mig": "mig", "dci": "dci_disentanglement", "sap": "sap"}
+    from tfbetavae.tuning.hypermodel import PRIMARY_KEYS
+
+    main = {**PRIMARY_KEYS, "beta_vae_paper": "beta_vae_paper_eval_accuracy"}
     return [main[name] for name in plan.scores] + ["reconstruction", "kl"]
 
 
