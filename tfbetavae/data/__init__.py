@@ -1,5 +1,6 @@
 """Ground-truth data sets (known factors) and tf.data pipelines."""
 
+from tfbetavae.data.cars3d import load_cars3d
 from tfbetavae.data.dsprites import (
     DSpritesArrays,
     ProceduralDSprites,
@@ -8,7 +9,10 @@ from tfbetavae.data.dsprites import (
     load_dsprites_npz,
     tfds_manual_path,
 )
+from tfbetavae.data.dsprites_variants import ColorDSprites, NoisyDSprites, ScreamDSprites
 from tfbetavae.data.ground_truth import GroundTruthData, check_images
+from tfbetavae.data.indexed import IndexedImages
+from tfbetavae.data.mpi3d import load_mpi3d
 from tfbetavae.data.pipeline import (
     array_dataset,
     dataset_pipeline,
@@ -16,9 +20,24 @@ from tfbetavae.data.pipeline import (
     image_folder_dataset,
     training_dataset,
 )
+from tfbetavae.data.registry import DATA_SETS, data_set
+from tfbetavae.data.shapes3d import load_shapes3d
+from tfbetavae.data.smallnorb import load_smallnorb
 from tfbetavae.data.tfds import tfds_dataset
+from tfbetavae.data.tfds_adapter import tfds_ground_truth
 
 __all__ = [
+    "DATA_SETS",
+    "ColorDSprites",
+    "IndexedImages",
+    "NoisyDSprites",
+    "ScreamDSprites",
+    "data_set",
+    "load_cars3d",
+    "load_mpi3d",
+    "load_shapes3d",
+    "load_smallnorb",
+    "tfds_ground_truth",
     "DSpritesArrays",
     "array_dataset",
     "dataset_pipeline",

@@ -7,15 +7,17 @@ from pathlib import Path
 from tfbetavae.data.dsprites import dsprites
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.data.pipeline import IMAGE_EXTENSIONS
+from tfbetavae.data.registry import data_set, is_data_set_name
 
 
 def resolve_data(spec: str, tfds_data_dir: str | None = None):
-    """``dsprites`` | ``procedural`` | a dSprites npz/hdf5 path | an image folder | ``tfds:NAME[:SPLIT]``.
+    """A data set name (``NAME`` or ``NAME:PATH``, see ``tfbetavae.data.registry``) | a dSprites npz/hdf5 path |
+    an image folder | ``tfds:NAME[:SPLIT]`` (images only).
 
     Returns a GroundTruthData (known factors) or a tf.data.Dataset (images only).
     """
-    if spec in ("dsprites", "procedural"):
-        return dsprites(None if spec == "dsprites" else "procedural")
+    if is_data_set_name(spec):
+        return data_set(spec)
     if spec.startswith("tfds:"):
         from tfbetavae.data.tfds import tfds_dataset
 
@@ -27,7 +29,8 @@ def resolve_data(spec: str, tfds_data_dir: str | None = None):
     if path.exists():
         return dsprites(path)
     raise FileNotFoundError(
-        f"data {spec!r} not found: use 'dsprites', a dSprites .npz/.hdf5 path, an image folder or 'tfds:NAME'"
+        f"data {spec!r} not found: use a data set name (dsprites, color-dsprites, shapes3d:PATH, …), "
+        "a dSprites .npz/.hdf5 path, an image folder or 'tfds:NAME'"
     )
 
 
