@@ -95,6 +95,10 @@ def import_tensorflow_quietly(verbose: bool = False) -> None:
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # looks for GPUs now: a CPU-only machine logs "failed call to cuInit"
+        # oneDNN's graph pass logs "oneDNN supports DT_INT32 only on platforms with AVX-512" at ERROR level (above
+        # TF_CPP_MIN_LOG_LEVEL=2) the first time a graph transposes int32 (FactorVAE's permutation does); it logs
+        # it once per process (absl::call_once in tensorflow/core/util/util.cc), so say it here, unheard.
+        tf.function(lambda x: tf.transpose(x + 1))(tf.zeros([1, 2], tf.int32))
 
 
 class _CurrentStderrHandler(logging.StreamHandler):
