@@ -385,3 +385,26 @@ def test_tfds_adapter_names_the_factors_of_a_data_set_prepared_offline(tmp_path)
     assert 0.3 < instance.mean() < 0.7  # the unlabelled variable is drawn at random
     with pytest.raises(ValueError, match="no class feature 'label_colour'"):
         tfds_ground_truth("tiny_factors_for_tfbetavae", data_dir=tmp_path, factors=["colour"])
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+@pytest.mark.slow
+def test_cli_trains_and_scores_on_a_named_data_set_under_the_literature_protocol(tmp_path, capsys):
+    import json
+
+    from tfbetavae.cli import main
+
+    _write_shapes3d(tmp_path / "3dshapes.h5")
+    spec = f"shapes3d:{tmp_path / '3dshapes.h5'}"
+    run = tmp_path / "run"
+    assert main(["train", "--data", spec, "--steps", "2", "--batch-size", "8", "--latent-dim", "3", "--out", str(run)]) == 0
+    out = tmp_path / "scores.json"
+    code = main(["evaluate", "--model", str(run), "--data", spec, "--metrics", "sap,dci", "--num-train", "60",
+                 "--protocol", "disentanglement_lib", "--json", str(out)])
+    assert code == 0
+    assert "disentanglement_lib protocol" in capsys.readouterr().out
+    scores = json.loads(out.read_text())
+    assert set(scores) == {"sap", "dci_disentanglement", "dci_completeness", "dci_informativeness_train",
+                           "dci_informativeness_test"}
+    assert main(["evaluate", "--model", str(run), "--data", "shapes3d"]) == 2
+    assert "give --data shapes3d:PATH" in capsys.readouterr().err

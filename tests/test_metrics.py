@@ -389,3 +389,106 @@ def test_callback_rejects_unknown_metrics_and_keywords(data):
         DisentanglementCallback(data, metrics=("beta_vae",), num_bins=10)
     with pytest.raises(ValueError, match="every"):
         DisentanglementCallback(data, every=0)
+
+
+# ------------------------------------------------------------------ the disentanglement_lib protocol (issue 21)
+sap_module = sys.modules["tfbetavae.metrics.sap"]
+
+
+def _fixed_codes(seed=0, n_train=300, n_test=200):
+    """Factor classes (3 and 4 values) and a noisy, partly mixed 3-dimensional code of them."""
+    rng = np.random.default_rng(seed)
+    factors = np.stack([rng.integers(0, 3, n_train + n_test), rng.integers(0, 4, n_train + n_test)], axis=1)
+    codes = np.stack([factors[:, 0] + 0.3 * rng.normal(size=len(factors)),
+                      factors[:, 1] + 0.5 * factors[:, 0] + 0.3 * rng.normal(size=len(factors)),
+                      rng.normal(size=len(factors))], axis=1)
+    return codes[:n_train], factors[:n_train], codes[n_train:], factors[n_train:]
+
+
+def test_dci_under_disentanglement_lib_protocol_is_its_formula_on_fixed_arrays():
+    """Gradient boosting (100 stages) importances, then D and C as disentanglement_lib writes them (scipy entropy)."""
+    import scipy.stats
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    z_train, y_train, z_test, y_test = _fixed_codes()
+    importance, train_acc, test_acc = np.zeros((3, 2)), [], []
+    for k in range(2):
+        model = GradientBoostingClassifier(random_state=0).fit(z_train, y_train[:, k])
+        assert model.n_estimators == 100
+        importance[:, k] = np.abs(model.feature_importances_)
+        train_acc.append(np.mean(model.predict(z_train) == y_train[:, k]))
+        test_acc.append(np.mean(model.predict(z_test) == y_test[:, k]))
+    per_code = 1.0 - scipy.stats.entropy(importance.T + 1e-11, base=2)
+    per_factor = 1.0 - scipy.stats.entropy(importance + 1e-11, base=3)
+    expected_d = np.sum(per_code * importance.sum(axis=1) / importance.sum())
+    expected_c = np.sum(per_factor * importance.sum(axis=0) / importance.sum())
+    estimator, stages = dci_module._protocol_estimator("disentanglement_lib", None, None)
+    scores = dci_module.dci_from_codes(z_train, y_train, z_test, y_test, estimator, stages, seed=0)
+    assert scores["disentanglement"] == pytest.approx(expected_d, abs=1e-9)
+    assert scores["completeness"] == pytest.approx(expected_c, abs=1e-9)
+    assert scores["informativeness_train"] == pytest.approx(np.mean(train_acc))
+    assert scores["informativeness_test"] == pytest.approx(np.mean(test_acc))
+    assert 0.2 < expected_d < 0.95  # a mixed code: the comparison is not between two trivial values
+
+
+def test_sap_under_disentanglement_lib_protocol_is_its_formula_on_fixed_arrays():
+    """Discrete: LinearSVC(C=0.01, balanced) accuracy per (dimension, factor); continuous: squared correlation."""
+    from sklearn.svm import LinearSVC
+
+    z_train, y_train, z_test, y_test = _fixed_codes(1)
+    discrete, continuous = np.zeros((3, 2)), np.zeros((3, 2))
+    for j in range(3):
+        for k in range(2):
+            svc = LinearSVC(C=0.01, class_weight="balanced").fit(z_train[:, j : j + 1], y_train[:, k])
+            discrete[j, k] = np.mean(svc.predict(z_test[:, j : j + 1]) == y_test[:, k])
+            continuous[j, k] = np.corrcoef(z_train[:, j], y_train[:, k])[0, 1] ** 2
+    top = np.sort(discrete, axis=0)
+    expected = np.mean(top[-1] - top[-2])
+    got = sap_module.sap_from_codes(z_train, y_train, z_test, y_test, (), "disentanglement_lib")
+    assert got == pytest.approx(expected, abs=1e-12)
+    top = np.sort(continuous, axis=0)
+    got = sap_module.sap_from_codes(z_train, y_train, z_test, y_test, (0, 1), "disentanglement_lib")
+    assert got == pytest.approx(np.mean(top[-1] - top[-2]), abs=1e-12)
+
+
+def test_sap_perfect_code_known_answers_under_both_protocols(sprites):
+    """The issue's finding: on a perfectly disentangled dSprites code the library's threshold classifier gives about
+    1 − mean(1/K) (0.88), disentanglement_lib's linear SVC about 0.25 (it cannot pick out middle classes)."""
+    rng = np.random.default_rng(0)
+    train, test = sprites.sample_factors(4000, rng), sprites.sample_factors(2000, rng)
+    ours = sap_module.sap_from_codes(train.astype(float), train, test.astype(float), test, (), "library")
+    theirs = sap_module.sap_from_codes(train.astype(float), train, test.astype(float), test, (), "disentanglement_lib")
+    assert ours == pytest.approx(1 - np.mean(1 / np.array(sprites.factor_sizes)), abs=0.01)
+    assert 0.2 < theirs < 0.3
+
+
+def test_sap_leaves_out_a_constant_factor_as_mig_does():
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.integers(0, 2, 600), rng.integers(0, 3, 600), np.zeros(600, int)], axis=1)
+    codes = factors[:, :2] + 0.01 * rng.normal(size=(600, 2))
+    with_constant = sap_module.sap_from_codes(codes[:400], factors[:400], codes[400:], factors[400:])
+    without = sap_module.sap_from_codes(codes[:400], factors[:400, :2], codes[400:], factors[400:, :2])
+    assert with_constant == pytest.approx(without) and without > 0.5
+    with pytest.raises(ValueError, match="no factor varies"):
+        sap_module.sap_from_codes(codes, np.zeros((600, 2), int), codes, np.zeros((600, 2), int))
+
+
+def test_protocol_switch_through_dci_sap_and_evaluate():
+    data = FactorPixels()
+    small = {"num_train": 200, "num_test": 100, "progress": False}
+    ours = sap(identity, data, **small)["sap"]
+    theirs = sap(identity, data, protocol="disentanglement_lib", **small)["sap"]
+    assert ours > theirs + 0.2  # the same perfect code, two classifiers
+    with pytest.raises(ValueError, match="fixes DCI's estimator"):
+        dci(identity, data, estimator="random_forest", protocol="disentanglement_lib", **small)
+    with pytest.raises(ValueError, match="unknown protocol"):
+        sap(identity, data, protocol="dlib", **small)
+    scores = evaluate(identity, data, ["sap", "mig"], protocol="disentanglement_lib", num_train=200, num_test=100,
+                      progress=False)
+    assert scores["sap"] == pytest.approx(theirs)
+    with pytest.raises(ValueError, match="sets mig's num_bins to 20"):
+        evaluate(identity, data, ["mig"], protocol="disentanglement_lib", mig={"num_bins": 10}, **SMALL)
+    # the β-VAE score's own protocol names still reach it alone
+    paper = evaluate(identity, data, ["beta_vae", "sap"], protocol="paper", num_train=50, num_test=50,
+                     beta_vae={"num_eval": 20}, progress=False)
+    assert 0.0 <= paper["beta_vae_eval_accuracy"] <= 1.0

@@ -20,7 +20,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", default="dsprites",
-        help="dsprites (procedural, or $TFBETAVAE_DSPRITES), a dSprites .npz/.hdf5, an image folder, or tfds:NAME",
+        help="a data set NAME or NAME:PATH (dsprites, color-dsprites, noisy-dsprites, scream-dsprites:IMAGE, "
+        "shapes3d:FILE, mpi3d:FILE, smallnorb:DIR, cars3d:DIR; docs/data.md), a dSprites .npz/.hdf5, "
+        "an image folder, or tfds:NAME",
     )
     parser.add_argument("--tfds-data-dir", default=None, help="TFDS data_dir for --data tfds:NAME (offline)")
     parser.add_argument("--image-size", default="64,64", help="H,W for image folders")

@@ -28,6 +28,45 @@ METRICS: dict[str, Callable[..., dict[str, float]]] = {
 
 _RESERVED = ("represent", "data", "seed")
 
+# A library-wide protocol → each metric's fixed settings under it (see docs/metrics.md for the table).
+PROTOCOLS: dict[str, dict[str, dict[str, Any]]] = {
+    "library": {"dci": {"protocol": "library"}, "sap": {"protocol": "library"}},
+    "disentanglement_lib": {
+        "beta_vae": {"protocol": "standard"},
+        "factor_vae": {"prune_threshold": 0.05},
+        "mig": {"num_bins": 20},
+        "dci": {"protocol": "disentanglement_lib"},
+        "sap": {"protocol": "disentanglement_lib"},
+    },
+}
+
+
+def apply_protocol(names: Sequence[str], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Turns ``protocol="library"|"disentanglement_lib"`` into each chosen metric's settings.
+
+    Any other ``protocol`` (the β-VAE score's own ``"standard"`` / ``"paper"``) goes to the β-VAE score only.
+    A keyword that contradicts the chosen protocol is an error, so a number never claims a protocol it missed.
+    """
+    kwargs = dict(kwargs)
+    protocol = kwargs.pop("protocol", None)
+    if protocol is None:
+        return kwargs
+    if protocol not in PROTOCOLS:
+        if "beta_vae" in names:
+            kwargs["beta_vae"] = {**kwargs.get("beta_vae", {}), "protocol": protocol}
+            return kwargs
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {list(PROTOCOLS)}")
+    for name in names:
+        specific = dict(kwargs.get(name, {}))
+        for key, value in PROTOCOLS[protocol].get(name, {}).items():
+            given = specific.get(key, kwargs.get(key, value))
+            if given != value:
+                raise ValueError(f"protocol={protocol!r} sets {name}'s {key} to {value!r}, but {key}={given!r} was given")
+            specific[key] = value
+        if specific:
+            kwargs[name] = specific
+    return kwargs
+
 
 def check_metric_names(names: str | Sequence[str]) -> tuple[str, ...]:
     """Names as a tuple; an unknown one raises a ValueError listing the known metrics."""
@@ -80,10 +119,11 @@ def evaluate(
     """Runs the named metrics and returns one flat dict: ``{metric}_{key}``, or just ``{metric}`` for ``mig``/``sap``.
 
     ``kwargs`` are routed as in ``route_kwargs``: shared keywords go to every metric that takes them,
-    ``<metric>={...}`` to that metric only. Every metric gets the same ``seed``.
+    ``<metric>={...}`` to that metric only. Every metric gets the same ``seed``. ``protocol="disentanglement_lib"``
+    scores every metric with that library's estimators and settings (``apply_protocol``).
     """
     names = check_metric_names(names)
-    routed = route_kwargs(names, kwargs)
+    routed = route_kwargs(names, apply_protocol(names, kwargs))
     represent_fn = as_representation(represent)
     results: dict[str, float] = {}
     for name in names:
