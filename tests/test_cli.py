@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import tfbetavae
@@ -130,6 +131,46 @@ def test_evaluate_errors_are_clear(tiny_run, tmp_path, capsys):
     assert "unknown metric 'accuracy'" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_an_rgb_folder_run_is_evaluated_and_drawn_from_its_own_config(tmp_path, capsys, monkeypatch):
+    """evaluate and traverse read --data, --image-size and --channels from the run's config.json; the images are
+    20x18, so training (and traverse, which reads them again) says once that they are resized."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = tmp_path / "photos"
+    images.mkdir()
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (20, 18, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    run = tmp_path / "rgb"
+    assert main(["train", "--data", str(images), "--image-size", "16,16", "--channels", "3", "--steps", "2",
+                 "--batch-size", "4", "--latent-dim", "2", "--out", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("resized to 16x16") == 1, err
+
+    monkeypatch.chdir(tmp_path)  # no --data anywhere below: the config's absolute folder is found from anywhere
+    assert main(["evaluate", "--model", str(run), "--num-images", "8", "--json", "terms.json"]) == 0
+    out = capsys.readouterr().out
+    assert "no known factors" in out and f"from {run / 'config.json'}" in out
+    terms = json.loads((tmp_path / "terms.json").read_text())
+    assert terms["images"] == 8 and terms["reconstruction"] > 0 and terms["kl"] >= 0
+
+    assert main(["traverse", "--model", str(run), "--out", "t.png", "--num-images", "4", "--steps", "3"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "t.png" and (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    assert captured.err.count("resized to 16x16") == 1
+
+    # A flag still wins over the config, and a mismatch is one line, not a TensorFlow trace.
+    assert main(["traverse", "--model", str(run), "--data", "dsprites", "--out", "t.png"]) == 2
+    assert "has images of shape (64, 64, 1) but the model expects (16, 16, 3)" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(run), "--data", "dsprites"]) == 2
+    assert "but the model expects (16, 16, 3)" in capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "data": "gone"}))
+    assert main(["evaluate", "--model", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "'gone' not found" in err and "config.json; give --data" in err
 
 
 def test_scripts_wrap_the_command_line():

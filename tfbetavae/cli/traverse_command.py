@@ -4,7 +4,8 @@
                        [--steps 10] [--dims K] [--num-images 64] [--scale 1] [--gif traversal.gif]
 
 PATH is anything tfbetavae.load opens: a .keras file, a training run folder, or a SavedModel version or base
-folder (its highest version); see docs/models.md. The seed image is the
+folder (its highest version); see docs/models.md. Omitted --data, --image-size and --channels come from a run
+folder's config.json (else dsprites at the model's image shape). The seed image is the
 first of ``--num-images`` images drawn from the data with ``--seed``; the KL that orders the rows (and marks
 inactive dimensions) is averaged over all of them. Prints the written path(s).
 """
@@ -16,6 +17,7 @@ import re
 from pathlib import Path
 
 from tfbetavae.cli import int_at_least
+from tfbetavae.cli.run_settings import fill_data_arguments, omit_data_defaults, resolve_with_origin
 from tfbetavae.cli.train_command import add_data_arguments
 
 
@@ -42,6 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", default="traversal.png", help="PNG to write (default: traversal.png)")
     add_data_arguments(parser)
+    omit_data_defaults(parser)  # a run folder's config.json supplies the omitted ones
     parser.add_argument("--seed", type=int, default=0, help="seed of the images drawn from the data")
     parser.add_argument("--limits", type=_limits, default=(-3.0, 3.0), help="LOW,HIGH of the sweep (default -3,3)")
     parser.add_argument("--relative", action="store_true", help="sweep mean+LOW .. mean+HIGH instead of LOW .. HIGH")
@@ -58,14 +61,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _images(args, image_shape):
+def _images(args, image_shape, origin: str | None = None):
     """``args.num_images`` images from ``--data``, drawn with ``--seed``."""
     import numpy as np
 
-    from tfbetavae.cli.train_command import build_source
     from tfbetavae.data.sources import has_factors
 
-    source, shape = build_source(args)
+    source, shape = resolve_with_origin(args, origin)
     if image_shape is not None and tuple(shape) != tuple(image_shape):
         raise ValueError(f"the data {args.data!r} has images of shape {tuple(shape)} but the model expects {tuple(image_shape)}")
     if has_factors(source):
@@ -82,7 +84,8 @@ def run(args) -> int:
     from tfbetavae.loading import load
 
     model = load(args.model)
-    images = _images(args, model.image_shape)
+    origin = fill_data_arguments(args, args.model, model.image_shape)
+    images = _images(args, model.image_shape, origin)
     title = f"{Path(args.model).name}: traversal of image 0 (seed {args.seed}), KL over {len(images)} images"
     dims = None if args.dims is None else min(args.dims, model.latent_dim)
     path = viz.save_traversal(

@@ -6,7 +6,9 @@ ready for ``BetaVAE.fit``.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import tensorflow as tf
 from tfbetavae.data.ground_truth import GroundTruthData, check_images
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+logger = logging.getLogger("tfbetavae.data")
 
 
 def _check_batch_size(batch_size: int) -> int:
@@ -124,9 +127,28 @@ def image_folder_dataset(
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found under {folder}")
 
+    said: list[bool] = []
+    lock = threading.Lock()
+
+    def say_resized(path, size):
+        with lock:  # once per pipeline, though its map runs in parallel and a mixed folder hits this often
+            if said:
+                return True
+            said.append(True)
+        height, width = (int(v) for v in size.numpy())
+        logger.warning(
+            "%s: images of another size are resized to %dx%d (e.g. %s is %dx%d)",
+            folder, *image_size, path.numpy().decode(errors="replace"), height, width,
+        )
+        return True
+
     def load(path):
         image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-        image = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), image_size, antialias=True)
+        size = tf.shape(image)[:2]
+        resized = tf.reduce_any(tf.not_equal(size, image_size))
+        said_it = tf.cond(resized, lambda: tf.py_function(say_resized, [path, size], tf.bool), lambda: resized)
+        with tf.control_dependencies([said_it]):
+            image = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), image_size, antialias=True)
         return tf.clip_by_value(image, 0.0, 1.0)
 
     dataset = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
