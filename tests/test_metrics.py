@@ -492,3 +492,20 @@ def test_protocol_switch_through_dci_sap_and_evaluate():
     paper = evaluate(identity, data, ["beta_vae", "sap"], protocol="paper", num_train=50, num_test=50,
                      beta_vae={"num_eval": 20}, progress=False)
     assert 0.0 <= paper["beta_vae_eval_accuracy"] <= 1.0
+
+
+def test_callback_takes_the_protocol_for_any_metric_choice():
+    data = FactorPixels()
+    callback = DisentanglementCallback(data, metrics=("sap",), protocol="disentanglement_lib", num_train=200,
+                                       num_test=100)
+
+    class Encoder:
+        def encode(self, images):
+            return identity(np.asarray(images))
+
+    callback.set_model(Encoder())
+    logs = {}
+    callback.params = {"epochs": 1}
+    callback.on_epoch_end(0, logs)
+    expected = sap(identity, data, protocol="disentanglement_lib", num_train=200, num_test=100, progress=False)
+    assert logs["sap"] == pytest.approx(expected["sap"])

@@ -86,6 +86,7 @@ def route_kwargs(names: Sequence[str], kwargs: Mapping[str, Any]) -> dict[str, d
     any other keyword goes to every chosen metric whose signature has it (``num_train=500`` reaches all of
     them, ``num_bins=10`` only MIG). A keyword no chosen metric takes is an error, so typos do not pass silently.
     """
+    kwargs = apply_protocol(names, kwargs)  # protocol="disentanglement_lib" → each metric's settings
     routed: dict[str, dict[str, Any]] = {name: {} for name in names}
     shared = {key: value for key, value in kwargs.items() if key not in METRICS}
     for key, value in shared.items():
@@ -123,7 +124,7 @@ def evaluate(
     scores every metric with that library's estimators and settings (``apply_protocol``).
     """
     names = check_metric_names(names)
-    routed = route_kwargs(names, apply_protocol(names, kwargs))
+    routed = route_kwargs(names, kwargs)
     represent_fn = as_representation(represent)
     results: dict[str, float] = {}
     for name in names:
