@@ -24,6 +24,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--num-train", type=int, default=10_000, help="training points of each metric")
     parser.add_argument("--num-eval", type=int, default=5_000, help="evaluation points (beta_vae, factor_vae)")
     parser.add_argument("--num-images", type=int, default=512, help="images for reconstruction/KL on data without factors")
+    parser.add_argument(
+        "--protocol", choices=("library", "disentanglement_lib"), default=None,
+        help="disentanglement_lib: score every metric with that library's estimators and settings (docs/metrics.md)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the scores here")
     parser.set_defaults(run=run)
@@ -77,11 +81,14 @@ def run(args) -> int:
         print(f"Reconstruction and KL of {args.model} on {int(scores['images'])} of its images (nats per image):")
     else:
         kwargs = {"num_train": args.num_train}
+        if args.protocol is not None:
+            kwargs["protocol"] = args.protocol
         for name in ("beta_vae", "factor_vae"):
             if name in names:
                 kwargs[name] = {"num_eval": args.num_eval}
         scores = evaluate(model, data, names, seed=args.seed, **kwargs)
-        print(f"\nScores of {args.model} on {type(data).__name__}{source} (seed {args.seed}):")
+        protocol = "" if args.protocol is None else f", {args.protocol} protocol"
+        print(f"\nScores of {args.model} on {type(data).__name__}{source} (seed {args.seed}{protocol}):")
     width = max(len(key) for key in scores)
     for key, value in scores.items():
         print(f"  {key:{width}s} {value:.4f}")
