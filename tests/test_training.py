@@ -40,13 +40,41 @@ def test_interrupted_run_resumes_from_last_epoch(tmp_path, sprites):
     assert len((run / "history.csv").read_text().strip().splitlines()) == 1 + 4
 
 
-def test_finished_run_is_never_overwritten(tmp_path, sprites):
+def test_finished_run_is_never_overwritten(tmp_path, sprites, capsys):
     run = tmp_path / "run"
     train(BetaVAE(latent_dim=2, seed=0), sprites, steps=2, batch_size=4, run_dir=run, verbose=0)
     before = (run / "model.keras").read_bytes()
-    with pytest.raises(FileExistsError, match="finished run"):
-        train(BetaVAE(latent_dim=2, seed=1), sprites, steps=2, batch_size=4, run_dir=run, verbose=0)
+    for asked in (2, 1):  # the same or fewer steps: done, nothing trained
+        history = train(BetaVAE(latent_dim=2, seed=0), sprites, steps=asked, batch_size=4, run_dir=run, verbose=1)
+        assert history.history == {}
+        assert "already trained to step 2" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="another model.*seed: 0 -> 1"):
+        train(BetaVAE(latent_dim=2, seed=1), sprites, steps=4, batch_size=4, run_dir=run, verbose=0)
     assert (run / "model.keras").read_bytes() == before
+
+
+def _trained_weights(run_dir, sprites, steps_per_call, **kwargs):
+    """Weights after training to each total in ``steps_per_call`` in turn, in one run folder."""
+    from tfbetavae.training import make_deterministic
+
+    for steps in steps_per_call:
+        make_deterministic(0)
+        model = BetaVAE(latent_dim=3, capacity=8.0, capacity_steps=40, input_shape=(64, 64, 1), seed=0)
+        train(model, sprites, steps=steps, batch_size=8, run_dir=run_dir, verbose=0, **kwargs)
+    return model
+
+
+def test_extended_run_equals_uninterrupted(tmp_path, sprites):
+    """20 steps, then extended to 50 (not a multiple of the 20-step epochs), equals 50 in one go."""
+    one_go = _trained_weights(tmp_path / "one_go", sprites, [50], steps_per_epoch=20)
+    extended = _trained_weights(tmp_path / "extended", sprites, [20, 50])
+    assert int(extended.step_counter.numpy()) == int(extended.optimizer.iterations.numpy()) == 50
+    assert float(extended.capacity_target()) == pytest.approx(float(one_go.capacity_target()))
+    for a, b in zip(one_go.weights, extended.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
+    rows = (tmp_path / "extended" / "history.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 3  # one epoch of 20, then epochs 2 and 3 (the last stopped at step 50)
+    assert json.loads((tmp_path / "extended" / "config.json").read_text())["steps"] == 50
 
 
 def test_atomic_save_leaves_old_file_on_failure(tmp_path, monkeypatch):

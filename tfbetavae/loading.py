@@ -160,32 +160,35 @@ def run_config(folder: Path) -> dict | None:
     path = Path(folder) / RUN_CONFIG
     if not path.is_file():
         return None
-    from tfbetavae.training import RUN_FORMAT_VERSION  # noqa: PLC0415 - only run folders need the training code
+    from tfbetavae.training import RUN_FORMAT, RUN_FORMAT_VERSION  # noqa: PLC0415 - only run folders need it
 
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-        written_by = config.get("tfbetavae_version")
+        # Runs written before run_format existed said tfbetavae_version "0.1": the same format 1.
+        written_as = config.get("run_format", RUN_FORMAT if config.get("tfbetavae_version") == RUN_FORMAT_VERSION
+                                else config.get("tfbetavae_version"))
     except (OSError, ValueError, AttributeError) as error:
         raise ModelLoadError(f"{path}: corrupt run config ({_one_line(error)})") from None
-    if written_by != RUN_FORMAT_VERSION:
+    if written_as != RUN_FORMAT:
         raise ModelLoadError(
-            f"{folder} was written by another tfbetavae run format ({written_by!r}, this is {RUN_FORMAT_VERSION!r}); "
+            f"{folder} was written by another tfbetavae run format ({written_as!r}, this is {RUN_FORMAT!r}); "
             "load its model.keras directly with keras.models.load_model"
         )
     return config
 
 
 # --------------------------------------------------------------------------- opening
-def load(path: str | os.PathLike, version: int | None = None) -> VAEModel:
+def load(path: str | os.PathLike, version: int | None = None, custom_objects: dict | None = None) -> VAEModel:
     """The model at ``path`` (see the module docstring), speaking the ``VAEModel`` protocol.
 
-    Raises FileNotFoundError for a missing path, ``ModelLoadError`` (a ValueError) for anything else that is
+    ``custom_objects`` (name -> class or function) passes through to Keras for a ``.keras`` file whose networks
+    or likelihood are user classes that are not registered. Raises FileNotFoundError for a missing path, ``ModelLoadError`` (a ValueError) for anything else that is
     not an openable model — each a one-line message naming the path and what was expected.
     """
     location = locate(path, version)
     if location.kind == "saved_model":
         return SavedModelVAE(location.path)
-    model = _load_keras(location.path)
+    model = _load_keras(location.path, custom_objects)
     if location.kind == "checkpoint":
         config = run_config(location.given) or {}
         logger.warning(
@@ -242,7 +245,7 @@ def _keras_class(path: Path) -> tuple[str, bool]:
         ) from None
 
 
-def _load_keras(path: Path) -> VAEModel:
+def _load_keras(path: Path, custom_objects: dict | None = None) -> VAEModel:
     """A ``.keras`` file, refused with one message per way it can be wrong. Keras' safe_mode stays on."""
     import keras  # noqa: PLC0415 - only .keras files need Keras and the model code
 
@@ -255,8 +258,15 @@ def _load_keras(path: Path) -> VAEModel:
     if not known:
         raise ModelLoadError(f"{path}: a Keras model of unknown class {class_name}, not a tfbetavae VAE ({expected})")
     try:
-        model = keras.models.load_model(path, safe_mode=True)
+        model = keras.models.load_model(path, custom_objects=custom_objects, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - Keras raises many types for damaged archives
+        unknown = re.search(r"Could not locate (?:class|function) '([^']+)'", str(error))
+        if unknown:
+            raise ModelLoadError(
+                f"{path}: the model uses {unknown.group(1)}, which is not registered here: import the module that "
+                "defines it (decorated with @keras.saving.register_keras_serializable()) or pass "
+                f"custom_objects={{{unknown.group(1)!r}: {unknown.group(1)}}}"
+            ) from None
         raise ModelLoadError(f"{path}: not a valid .keras file (corrupt or truncated: {_one_line(error)})") from None
     if _missing_members(model):
         raise ModelLoadError(f"{path}: a Keras {class_name} model, not a tfbetavae VAE ({expected})")

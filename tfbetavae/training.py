@@ -20,11 +20,13 @@ from pathlib import Path
 
 import keras
 
+from tfbetavae import __version__
 from tfbetavae.data.pipeline import training_dataset
 from tfbetavae.model import BetaVAE
 
 DEFAULT_LEARNING_RATE = 1e-4  # measured: docs/defaults.md (was 5e-4, at which capacity mode can fail to learn)
-RUN_FORMAT_VERSION = "0.1"  # written into config.json; runs of another format are refused on load
+RUN_FORMAT = 1  # written into config.json as run_format; runs of another format are refused on load
+RUN_FORMAT_VERSION = "0.1"  # what config.json's tfbetavae_version said before run_format (the same format 1)
 
 logger = logging.getLogger("tfbetavae.training")
 
@@ -224,6 +226,60 @@ def restore_checkpoint(model: BetaVAE, path: str | os.PathLike) -> int:
     return int(model.step_counter.numpy())
 
 
+def read_run_config(run_dir: str | os.PathLike) -> dict | None:
+    """A run folder's ``config.json`` as written by ``train`` (None when absent or unreadable)."""
+    try:
+        config = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def _comparable(config):
+    """A model config as JSON, without the layer names Keras numbers per process (``beta_vae_1``)."""
+    if isinstance(config, dict):
+        return {k: _comparable(v) for k, v in config.items() if k != "name"}
+    if isinstance(config, list):
+        return [_comparable(v) for v in config]
+    return config
+
+
+def _model_changes(saved: dict, model: keras.Model) -> list[str]:
+    """What differs between a run's saved model config and ``model``'s (top-level keys, names ignored)."""
+    saved, current = _comparable(saved), _comparable(json.loads(json.dumps(model.get_config(), default=str)))
+    keys = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    return [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in keys]
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Ends training exactly at ``steps`` (counted by the model's step counter) even inside an epoch.
+
+    A run extended from a step that is not a multiple of its epoch length would otherwise overshoot.
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = int(steps)
+
+    def on_train_batch_end(self, batch, logs=None):
+        counter = getattr(self.model, "step_counter", None)
+        if counter is not None and int(counter.numpy()) >= self.steps:
+            self.model.stop_training = True
+
+
+def _resume_point(model: BetaVAE, run: Path) -> int:
+    """Restores the furthest saved state of a run folder into ``model``; returns its step (0: nothing saved).
+
+    The epoch checkpoint is written at least as late as ``model.keras`` (the last epoch's checkpoint precedes the
+    final save, and an extension checkpoints past it), so it is preferred; ``model.keras`` alone is a finished run
+    whose checkpoints were removed.
+    """
+    for path in (run / "checkpoints" / "last.keras", run / "model.keras"):
+        if path.exists():
+            return restore_checkpoint(model, path)
+    return 0
+
+
 def train(
     model: BetaVAE,
     data,
@@ -241,40 +297,56 @@ def train(
 
     With ``run_dir`` the run is logged, checkpointed and resumable: running the same call again after
     an interruption (even ``kill -9``) restores the last epoch's checkpoint — weights, optimizer state,
-    step counter — and continues the data stream of a ground-truth data set where it stopped.
+    step counter — and continues the data stream of a ground-truth data set where it stopped. A finished run
+    is extended by asking for more ``steps``: it continues from its last state exactly as if it had been
+    trained to ``steps`` in one go; asking for the same or fewer steps restores it and trains nothing. The run's
+    model must be the one it was trained with (its config is compared; a difference is refused by name).
     """
     if isinstance(steps, bool) or int(steps) != steps or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    steps_per_epoch = int(steps_per_epoch or min(int(steps), 500))
-    if steps_per_epoch < 1:
-        raise ValueError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}")
-    epochs = math.ceil(int(steps) / steps_per_epoch)
+    steps = int(steps)
     if not model.compiled:
         compile_model(model, learning_rate)
     callbacks = [StopOnNonFiniteLoss(), *(callbacks or [])]
-    initial_epoch = 0
+    start = 0
     task_type, task_id, is_chief = worker_role(model.distribute_strategy)
     if run_dir is not None and not is_chief:
         # Only the chief writes the run folder; other workers keep their own checkpoint for resume.
         run_dir = Path(run_dir) / "workers" / f"{task_type}_{task_id}"
+    saved = read_run_config(run_dir) if run_dir is not None else None
+    if saved is not None:
+        changes = _model_changes(saved["model"], model) if isinstance(saved.get("model"), dict) else []
+        if changes:
+            raise ValueError(f"{run_dir} holds a run of another model ({'; '.join(changes)}); use another run folder")
+        steps_per_epoch = steps_per_epoch or saved.get("steps_per_epoch")  # the run's own epochs, unless asked
+    steps_per_epoch = int(steps_per_epoch or min(steps, 500))
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}")
     if run_dir is not None:
         run = Path(run_dir)
-        if (run / "model.keras").exists():
-            raise FileExistsError(f"{run} already holds a finished run (model.keras); choose another run folder")
-        checkpoint = run / "checkpoints" / "last.keras"
-        if checkpoint.exists():
-            resumed_step = restore_checkpoint(model, checkpoint)
-            initial_epoch = resumed_step // steps_per_epoch
-            logger.info("resuming %s from step %d of %d", run, initial_epoch * steps_per_epoch, int(steps))
+        start = _resume_point(model, run)
+        if start >= steps:
+            message = f"{run} is already trained to step {start} (asked for {steps}): nothing to do"
+            logger.info(message)
+            if verbose:
+                print(message)
+            history = keras.callbacks.History()
+            history.history = {}
+            return history
+        if start:
+            logger.info("%s %s from step %d to %d", "extending" if (run / "model.keras").exists() else "resuming",
+                        run, start, steps)
         run.mkdir(parents=True, exist_ok=True)
         config = {
             "model": model.get_config(),
-            "steps": int(steps),
+            "steps": steps,
             "batch_size": int(batch_size),
             "steps_per_epoch": steps_per_epoch,
             "seed": int(seed),
             "learning_rate": float(learning_rate),
-            "tfbetavae_version": RUN_FORMAT_VERSION,
+            "precision": model.dtype_policy.name,
+            "tfbetavae_version": __version__,
+            "run_format": RUN_FORMAT,
             **(extra_config or {}),
         }
         atomic_write_json(config, run / "config.json")
@@ -285,12 +357,15 @@ def train(
             *callbacks,
             keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
             keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
-            AtomicCheckpoint(checkpoint),
+            AtomicCheckpoint(run / "checkpoints" / "last.keras"),
         ]
-    dataset = training_dataset(data, batch_size=batch_size, seed=seed, start=initial_epoch * steps_per_epoch)
+    if verbose:
+        print(f"Training steps {start + 1}-{steps} in {model.dtype_policy.name} precision "
+              f"(compute {model.dtype_policy.compute_dtype}, variables {model.dtype_policy.variable_dtype})")
+    dataset = training_dataset(data, batch_size=batch_size, seed=seed, start=start)
     history = model.fit(
-        dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-        verbose=verbose, shuffle=False,
+        dataset, epochs=math.ceil(steps / steps_per_epoch), initial_epoch=start // steps_per_epoch,
+        steps_per_epoch=steps_per_epoch, callbacks=[*callbacks, StopAtStep(steps)], verbose=verbose, shuffle=False,
     )
     if run_dir is not None:
         atomic_save(model, Path(run_dir) / "model.keras")
