@@ -292,3 +292,21 @@ def test_traverse_an_export(rigged, images, tmp_path, capsys):
     assert main(["traverse", "--model", str(version), "--out", str(out), "--steps", "3", "--num-images", "2"]) == 2
     assert "expects (16, 16, 1)" in capsys.readouterr().err
     assert ACTIVE_KL_THRESHOLD == viz.ACTIVE_KL_THRESHOLD
+
+
+# ----------------------------------------------------------------------------- issue 19: any input shape
+def test_traversal_and_reconstructions_of_rgb_non_square_images(tmp_path):
+    model = BetaVAE(latent_dim=2, input_shape=(12, 20, 3), likelihood="gaussian", seed=0)
+    images = np.random.default_rng(0).random((4, 12, 20, 3), dtype=np.float32)
+    grid = viz.traversal_grid(model, images[:1], steps=5)
+    assert grid.shape[-1] == 3 and grid.shape[1] == 5 * 20
+    path = viz.save_traversal(model, images[:1], tmp_path / "t.png", steps=5)
+    assert Image.open(path).mode == "RGB"
+    path = viz.save_reconstructions(model, images, tmp_path / "r.png", n=4)
+    assert Image.open(path).size[0] >= 4 * 20
+
+
+def test_pictures_of_a_vector_model_say_they_need_images(tmp_path):
+    model = BetaVAE(latent_dim=2, input_shape=(6,), likelihood="gaussian", seed=0)
+    with pytest.raises(ValueError, match=r"^pictures need a model of images \[H, W, C\]; .* vectors of shape \(6,\)$"):
+        viz.save_traversal(model, np.zeros((1, 6), np.float32), tmp_path / "t.png")

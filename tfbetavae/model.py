@@ -29,12 +29,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfbetavae import likelihoods as _likelihoods
 from tfbetavae.data.ground_truth import check_images
-from tfbetavae.networks import Decoder, Encoder, validate_image_shape
+from tfbetavae.likelihoods import LIKELIHOODS, Likelihood
+from tfbetavae.networks import standard_networks, validate_input_shape
 
 tfd = tfp.distributions
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+__all__ = ["LIKELIHOODS", "BetaVAE"]
 # exp(±15) keeps variances inside float32's comfortable range: no overflow in exp, no zero scale.
 LOG_VARIANCE_RANGE = (-15.0, 15.0)
 ACTIVE_KL_THRESHOLD = 0.01  # nats; a dimension whose average KL is below this carries no information
@@ -99,21 +101,69 @@ def _check_non_negative(name: str, value: float) -> float:
     return value
 
 
+def _shape_text(shape, batch: bool = True) -> str:
+    """[batch, 28, 28, 1] for a batched shape (its first entry is the batch), [28, 28, 1] for an event shape."""
+    dims = [str(d) for d in shape]
+    if batch and dims:
+        dims[0] = "batch"
+    return "[" + ", ".join(dims) + "]"
+
+
+def _declared_input_shape(encoder) -> tuple[int, ...] | None:
+    """The input shape a functional/Sequential encoder declares (without the batch), None when it declares none."""
+    try:
+        shape = encoder.input_shape if encoder is not None else None
+    except (AttributeError, ValueError):  # subclassed models and unbuilt layers have none
+        return None
+    if isinstance(shape, tuple) and len(shape) > 1 and all(isinstance(d, int) for d in shape[1:]):
+        return tuple(shape[1:])
+    return None
+
+
+def _check_vectors(vectors) -> np.ndarray:
+    """A batch of vectors [B, D] as finite float32, or a ValueError naming the problem."""
+    array = np.asarray(vectors)
+    if array.ndim != 2:
+        raise ValueError(f"vectors must be 2-D [batch, features], got shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
+        raise ValueError(f"vectors must be numeric, got dtype {array.dtype}")
+    array = array.astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        raise ValueError("vectors contain NaN or infinite values")
+    return array
+
+
 @keras.saving.register_keras_serializable(package="tfbetavae")
 class BetaVAE(keras.Model):
     """β-VAE with its own ``train_step``/``test_step``, so ``model.fit(dataset)`` works with any callback.
 
+    Your own networks (``encoder=``, ``decoder=``): any Keras model or layer (Sequential, functional, subclassed).
+
+    * The encoder maps inputs [B, *input_shape] to either a ``(mean, log_variance)`` pair, each [B, latent_dim],
+      or one tensor [B, 2 * latent_dim], which is split in half (mean first).
+    * The decoder maps codes [B, latent_dim] to the likelihood's parameters [B, *input_shape] (logits for
+      ``bernoulli``, means for ``gaussian``).
+
+    The contract is checked once, when the model is built: a mismatch is one ValueError naming the network, the
+    expected shape and the actual one. Without networks the standard ones of ``tfbetavae.networks`` are built
+    (convolutional for images of any size, an MLP for vectors). To save a model whose networks are custom classes,
+    register them with ``keras.saving.register_keras_serializable``.
+
     Args:
         latent_dim: number of latent dimensions.
-        input_shape: (height, width, channels); height and width multiples of 16.
+        input_shape: (height, width, channels) for images or (features,) for vectors. Default: the encoder's
+            input shape when it declares one, else (64, 64, 1).
         beta: weight of the KL term (1 = plain VAE). Ignored when ``capacity`` is set.
-        likelihood: ``"bernoulli"`` (binary-ish images, e.g. dSprites) or ``"gaussian"`` (fixed scale).
+        likelihood: a name in ``tfbetavae.likelihoods.LIKELIHOODS`` (``"bernoulli"``, ``"continuous_bernoulli"``,
+            ``"gaussian"``, ``"gaussian_learned_scale"``, ``"laplace"``), a ``Likelihood`` or a callable
+            ``params -> tfd.Distribution`` whose event shape is the input's shape.
         capacity: Burgess et al.'s C_max in nats; enables loss = rec + γ·|KL − C(step)|.
         capacity_steps: steps over which C rises linearly from 0 to C_max.
         gamma: weight of the capacity term.
         kernel_sizes: kernels of the four encoder convolutions (disentanglement_lib uses (4, 4, 2, 2)).
-        observation_scale: standard deviation of the Gaussian likelihood.
+        observation_scale: scale of the Gaussian and Laplace likelihoods (the learned scale's start).
         seed: seed of the sampling noise in training.
+        encoder, decoder: your own networks (see above); None builds the standard one.
     """
 
     card = None  # the model protocol's model card (tfbetavae.loading.VAEModel): only exports carry one
@@ -121,15 +171,17 @@ class BetaVAE(keras.Model):
     def __init__(
         self,
         latent_dim: int = 10,
-        input_shape: Sequence[int] = (64, 64, 1),
+        input_shape: Sequence[int] | None = None,
         beta: float = 4.0,
-        likelihood: str = "bernoulli",
+        likelihood: str | Likelihood = "bernoulli",
         capacity: float | None = None,
         capacity_steps: int = 10_000,
         gamma: float = 1000.0,
         kernel_sizes: Sequence[int] = (4, 4, 4, 4),
         observation_scale: float = 0.1,
         seed: int | None = None,
+        encoder: keras.layers.Layer | None = None,
+        decoder: keras.layers.Layer | None = None,
         **kwargs,
     ) -> None:
         # A dtype policy given here is pinned and saved; without one the model follows the global policy.
@@ -137,8 +189,9 @@ class BetaVAE(keras.Model):
         super().__init__(**kwargs)
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
             raise ValueError(f"latent_dim must be an integer >= 1, got {latent_dim!r}")
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        for role, network in (("encoder", encoder), ("decoder", decoder)):
+            if network is not None and not callable(network):
+                raise TypeError(f"{role} must be a Keras model or layer, got {type(network).__name__}")
         try:
             whole = not isinstance(capacity_steps, bool) and int(capacity_steps) == capacity_steps
         except (TypeError, ValueError, OverflowError):  # None, text, NaN, infinity
@@ -146,22 +199,30 @@ class BetaVAE(keras.Model):
         if not whole or capacity_steps < 1:
             raise ValueError(f"capacity_steps must be an integer >= 1, got {capacity_steps!r}")
         self.latent_dim = int(latent_dim)
-        self.image_shape = validate_image_shape(input_shape)
+        if input_shape is None:
+            input_shape = _declared_input_shape(encoder) or (64, 64, 1)
+        self.image_shape = validate_input_shape(input_shape)  # the input's shape, images or vectors
         self.beta = _check_non_negative("beta", beta)
-        self.likelihood_name = likelihood
         self.capacity = None if capacity is None else _check_non_negative("capacity", capacity)
         self.capacity_steps = int(capacity_steps)
         self.gamma = _check_non_negative("gamma", gamma)
         self.observation_scale = _check_non_negative("observation_scale", observation_scale)
         if self.observation_scale == 0:
             raise ValueError("observation_scale must be > 0")
+        self.kernel_sizes = tuple(kernel_sizes)
+        self.likelihood_layer = _likelihoods.get(likelihood, self.observation_scale)
         self.seed = seed
         # Sampling noise is a pure function of (seed, step): a resumed run draws exactly the noise the
         # uninterrupted run would have drawn. With seed=None the base comes from Python's global
         # generator, which keras.utils.set_random_seed seeds.
         self._seed_base = int(seed) if seed is not None else random.randrange(2**30)
-        self.encoder = Encoder(self.latent_dim, self.image_shape, kernel_sizes, name="encoder", dtype=self.dtype_policy)
-        self.decoder = Decoder(self.latent_dim, self.image_shape, name="decoder", dtype=self.dtype_policy)
+        self.custom_networks = (encoder is not None, decoder is not None)
+        if encoder is None or decoder is None:
+            standard = standard_networks(self.image_shape, self.latent_dim, kernel_sizes, dtype=self.dtype_policy)
+            encoder = standard[0] if encoder is None else encoder
+            decoder = standard[1] if decoder is None else decoder
+        self.encoder = encoder
+        self.decoder = decoder
         # Steps taken so far; a variable so the capacity schedule survives checkpoints and resume.
         self.step_counter = self.add_weight(
             shape=(), initializer="zeros", dtype="int64", trainable=False, name="step_counter"
@@ -175,31 +236,110 @@ class BetaVAE(keras.Model):
 
     # ----------------------------------------------------------------- building and config
     def build(self, input_shape=None):
-        """Creates every weight now: fit() never calls the model, and saving/export need it built."""
+        """Creates every weight now (fit() never calls the model; saving/export need it built) and checks the
+        networks' contract once: a mismatch is one ValueError naming the network and both shapes."""
         if self.built:
             return
-        images = tf.zeros((1, *self.image_shape))
-        mean, _ = self.encoder(images)
-        self.decoder(mean)
+        self.likelihood_layer.build(self.image_shape)
+        batch = 2
+        inputs = tf.zeros((batch, *self.image_shape))
+        moments = self._call_network("encoder", self.encoder, inputs)
+        mean, log_variance = self._split_moments(moments, check=True)
+        params = self._call_network("decoder", self.decoder, mean)
+        expected = (batch, *self.likelihood_layer.param_shape(self.image_shape))
+        if tuple(params.shape) != expected:
+            raise ValueError(
+                f"decoder must map codes [batch, {self.latent_dim}] to the likelihood's parameters of shape "
+                f"{_shape_text(expected)}, got {_shape_text(params.shape)}"
+            )
+        self._check_likelihood(params)
         self.built = True
+
+    @staticmethod
+    def _call_network(role: str, network, inputs):
+        try:
+            return network(inputs)
+        except Exception as error:  # noqa: BLE001 - a user network fails in many ways; say which and on what
+            text = " ".join(str(error).split())[:300]
+            raise ValueError(
+                f"{role} cannot take inputs of shape {_shape_text(inputs.shape)}: {type(error).__name__}: {text}"
+            ) from None
+
+    def _split_moments(self, outputs, check: bool = False):
+        """(mean, log_variance) from an encoder's output: a pair, or one tensor [B, 2·latent_dim] split in half."""
+        if isinstance(outputs, (tuple, list)) and len(outputs) == 2:
+            mean, log_variance = outputs
+            if check:
+                for name, value in (("mean", mean), ("log_variance", log_variance)):
+                    if tuple(value.shape)[1:] != (self.latent_dim,):
+                        raise ValueError(
+                            f"encoder must return (mean, log_variance) of shape [batch, {self.latent_dim}] each, "
+                            f"got {name} of shape {_shape_text(value.shape)}"
+                        )
+        else:
+            if check and (isinstance(outputs, (tuple, list, dict)) or tuple(outputs.shape)[1:] != (2 * self.latent_dim,)):
+                got = (
+                    f"a {type(outputs).__name__} of {len(outputs)} outputs" if isinstance(outputs, (tuple, list, dict))
+                    else f"shape {_shape_text(outputs.shape)}"
+                )
+                raise ValueError(
+                    f"encoder must return (mean, log_variance) of shape [batch, {self.latent_dim}] each or one tensor "
+                    f"of shape [batch, {2 * self.latent_dim}], got {got}"
+                )
+            mean, log_variance = tf.split(outputs, 2, axis=-1)
+        return tf.cast(mean, tf.float32), tf.cast(log_variance, tf.float32)
+
+    def _check_likelihood(self, params) -> None:
+        try:
+            distribution = self.likelihood_layer.distribution(params)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"likelihood cannot use the decoder's output: {' '.join(str(error).split())}") from None
+        event = tuple(distribution.event_shape)
+        if event != self.image_shape or tuple(distribution.batch_shape) != tuple(params.shape[:1]):
+            raise ValueError(
+                f"likelihood must give a distribution of event shape {_shape_text(self.image_shape, False)} and "
+                f"batch shape [batch], got event shape {_shape_text(event, False)} and batch shape "
+                f"{_shape_text(distribution.batch_shape, False)} (wrap per-element distributions in tfd.Independent)"
+            )
+
+    @property
+    def likelihood_name(self) -> str:
+        """The likelihood's name (``bernoulli``, ``gaussian``, ...; a callable's name for a callable)."""
+        return self.likelihood_layer.kind
 
     def get_config(self):
         pinned = {} if self._pinned_dtype is None else {"dtype": keras.dtype_policies.serialize(self.dtype_policy)}
-        return {
+        likelihood = self.likelihood_layer
+        builtin = likelihood.kind in LIKELIHOODS and type(likelihood).__module__ == _likelihoods.__name__
+        config = {
             **pinned,
             "name": self.name,
             "trainable": self.trainable,
             "latent_dim": self.latent_dim,
             "input_shape": list(self.image_shape),
             "beta": self.beta,
-            "likelihood": self.likelihood_name,
+            "likelihood": likelihood.kind if builtin else keras.saving.serialize_keras_object(likelihood),
             "capacity": self.capacity,
             "capacity_steps": self.capacity_steps,
             "gamma": self.gamma,
-            "kernel_sizes": list(self.encoder.kernel_sizes),
+            "kernel_sizes": list(self.kernel_sizes),
             "observation_scale": self.observation_scale,
             "seed": self.seed,
         }
+        # Only user networks are saved in the config; without them (every file saved before) the standard
+        # networks are rebuilt from the settings above.
+        for role, custom in zip(("encoder", "decoder"), self.custom_networks):
+            if custom:
+                config[role] = keras.saving.serialize_keras_object(getattr(self, role))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "decoder", "likelihood"):
+            if isinstance(config.get(key), dict):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
 
     @property
     def metrics(self):
@@ -207,8 +347,16 @@ class BetaVAE(keras.Model):
 
     # ----------------------------------------------------------------- distributions
     def _moments(self, images, training=False):
-        mean, log_variance = self.encoder(images, training=training)
+        mean, log_variance = self._split_moments(self.encoder(images, training=training))
         return mean, tf.clip_by_value(log_variance, *LOG_VARIANCE_RANGE)
+
+    def posterior_moments(self, images, training=False):
+        """(mean, log_variance) of q(z|x), each [B, latent_dim], the log-variance clipped to a safe range."""
+        return self._moments(images, training=training)
+
+    def mean_output(self, codes, training=False):
+        """E[x | z] for codes [B, latent_dim]: the likelihood's mean, [B, *input_shape] (graph code, no checks)."""
+        return self._mean_image(self.decoder(codes, training=training))
 
     @staticmethod
     def _gaussian(mean, log_variance) -> tfd.Distribution:
@@ -225,18 +373,14 @@ class BetaVAE(keras.Model):
         return tfd.Independent(tfd.Normal(loc=zeros, scale=tf.ones_like(zeros)), reinterpreted_batch_ndims=1)
 
     def _likelihood_from_params(self, params) -> tfd.Distribution:
-        if self.likelihood_name == "bernoulli":
-            pixels = tfd.Bernoulli(logits=params, dtype=params.dtype)
-        else:
-            pixels = tfd.Normal(loc=params, scale=tf.cast(self.observation_scale, params.dtype))
-        return tfd.Independent(pixels, reinterpreted_batch_ndims=3)
+        return self.likelihood_layer.distribution(tf.cast(params, tf.float32))
 
     def likelihood(self, codes) -> tfd.Distribution:
-        """p(x|z): independent Bernoulli (or Gaussian) pixels, event shape [H, W, C]."""
+        """p(x|z): the likelihood's distribution, event shape the input's shape."""
         return self._likelihood_from_params(self.decoder(codes))
 
     def _mean_image(self, params):
-        return tf.sigmoid(params) if self.likelihood_name == "bernoulli" else params
+        return self.likelihood_layer.mean(tf.cast(params, tf.float32))
 
     # ----------------------------------------------------------------- loss
     def capacity_target(self):
@@ -349,7 +493,10 @@ class BetaVAE(keras.Model):
     def _checked(self, images):
         if isinstance(images, tf.Tensor) and not tf.executing_eagerly():
             return tf.cast(images, tf.float32)
-        array = check_images(images)
+        if len(self.image_shape) == 3:
+            array = check_images(images)
+        else:
+            array = _check_vectors(images)
         if tuple(array.shape[1:]) != self.image_shape:
             raise ValueError(f"images must have shape [batch, {', '.join(map(str, self.image_shape))}], got {array.shape}")
         if not len(array):  # the convolutions fail on a batch of 0 with an unreadable TensorFlow error

@@ -1,13 +1,19 @@
-"""The standard disentanglement encoder and decoder (Higgins et al. 2017; Locatello et al. 2019).
+"""The standard networks: the disentanglement encoder/decoder for images, a small MLP for vectors.
 
-Encoder: four stride-2 convolutions (32-32-64-64 filters) with ReLU, dense 256, then the mean and
-log-variance of the latent code. Decoder: the mirror image, ending in per-pixel logits (or means).
-Both are Keras 3 subclassed models returning plain tensors; the distributions are built from those
-tensors by ``BetaVAE``.
+Images (Higgins et al. 2017; Locatello et al. 2019): four stride-2 convolutions (32-32-64-64 filters) with ReLU,
+dense 256, then the mean and log-variance of the latent code. The decoder mirrors it and ends in per-pixel
+parameters (logits or means). Any height, width and channel count works: each stride-2 "same" convolution
+halves a side rounding up, the decoder starts from that small grid, and when the transposed convolutions overshoot
+the input's size (28 → 32) a crop brings the output back to it exactly. At sizes that are multiples of 16 nothing is
+cropped: 64×64 is the same network, layer for layer and weight for weight, as before sizes were free.
+
+Vectors ``(D,)``: ``MLPEncoder``/``MLPDecoder``, two hidden dense layers each.
+
+``standard_networks(input_shape, latent_dim)`` picks one pair; ``BetaVAE`` uses it when it is given no networks.
 
 Mixed precision: under a ``keras.mixed_precision`` policy (``mixed_bfloat16``, ``mixed_float16``) the layers
 compute in the low precision while their weights stay float32, and both networks still return float32 — the
-encoder's last (tiny) layer computes in float32 and the decoder casts its logits — so the distributions, losses
+encoder's last (tiny) layer computes in float32 and the decoder casts its output — so the distributions, losses
 and KL built from their outputs are float32 under every policy.
 """
 
@@ -19,23 +25,48 @@ import keras
 from keras import layers
 
 _FILTERS = (32, 32, 64, 64)
-_DOWNSAMPLING = 2 ** len(_FILTERS)
+
+
+def _positive_ints(shape) -> tuple[int, ...] | None:
+    try:
+        shape = tuple(shape)
+    except TypeError:  # None, a number: not a shape at all
+        return None
+    if shape and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        return shape
+    try:  # numpy integers, lists from JSON configs
+        converted = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        return None
+    if shape and all(c == d and not isinstance(d, bool) and c > 0 for c, d in zip(converted, shape)):
+        return converted
+    return None
+
+
+def validate_input_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
+    """(height, width, channels) or (features,) of positive ints, or a ValueError naming the problem."""
+    shape = _positive_ints(input_shape)
+    if shape is None or len(shape) not in (1, 3):
+        raise ValueError(
+            f"input_shape must be (height, width, channels) for images or (features,) for vectors, "
+            f"of positive ints, got {input_shape!r}"
+        )
+    return shape
 
 
 def validate_image_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
-    """(height, width, channels) with height and width multiples of 16, or a ValueError naming the problem."""
-    try:
-        shape = tuple(input_shape)
-    except TypeError:  # None, a number: not a shape at all
-        shape = ()
-    if len(shape) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+    """(height, width, channels) of positive ints (any size), or a ValueError naming the problem."""
+    shape = validate_input_shape(input_shape)
+    if len(shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels) of positive ints, got {input_shape!r}")
-    height, width, _ = shape
-    if height % _DOWNSAMPLING or width % _DOWNSAMPLING:
-        raise ValueError(
-            f"input_shape height and width must be multiples of {_DOWNSAMPLING} (four stride-2 layers), got {shape}"
-        )
     return shape
+
+
+def _downsampled(size: int, times: int = len(_FILTERS)) -> int:
+    """A side after ``times`` stride-2 "same" convolutions (each rounds up)."""
+    for _ in range(times):
+        size = -(-size // 2)
+    return size
 
 
 def _validate_kernel_sizes(kernel_sizes: Sequence[int]) -> tuple[int, ...]:
@@ -47,7 +78,7 @@ def _validate_kernel_sizes(kernel_sizes: Sequence[int]) -> tuple[int, ...]:
 
 @keras.saving.register_keras_serializable(package="tfbetavae")
 class Encoder(keras.Model):
-    """Images [B, H, W, C] in [0, 1] → (mean, log_variance), each [B, latent_dim]."""
+    """Images [B, H, W, C] → (mean, log_variance), each [B, latent_dim]."""
 
     def __init__(
         self,
@@ -107,7 +138,7 @@ class Decoder(keras.Model):
         self.image_shape = validate_image_shape(output_shape)
         self.hidden_units = int(hidden_units)
         height, width, channels = self.image_shape
-        self.start_shape = (height // _DOWNSAMPLING, width // _DOWNSAMPLING, _FILTERS[-1])
+        self.start_shape = (_downsampled(height), _downsampled(width), _FILTERS[-1])
         policy = self.dtype_policy
         self.hidden = layers.Dense(self.hidden_units, activation="relu", name="hidden", dtype=policy)
         self.expand = layers.Dense(
@@ -123,12 +154,20 @@ class Decoder(keras.Model):
             )
             for i, f in enumerate(out_filters)
         ]
+        # The transposed convolutions end at start·16 ≥ the input's size; crop the overshoot (none at 64×64).
+        extra = (self.start_shape[0] * 2 ** len(_FILTERS) - height, self.start_shape[1] * 2 ** len(_FILTERS) - width)
+        self.crop = None
+        if any(extra):
+            cropping = tuple((e // 2, e - e // 2) for e in extra)
+            self.crop = layers.Cropping2D(cropping, name="crop", dtype=policy)
 
     def call(self, codes):
         h = self.reshape(self.expand(self.hidden(codes)))
         for deconv in self.deconvs:
             h = deconv(h)
-        # Logits leave in the variable dtype (float32 under mixed policies): the likelihood is computed in float32.
+        if self.crop is not None:
+            h = self.crop(h)
+        # Parameters leave in the variable dtype (float32 under mixed policies): the likelihood is computed in float32.
         return keras.ops.cast(h, self.dtype_policy.variable_dtype)
 
     def get_config(self):
@@ -138,3 +177,84 @@ class Decoder(keras.Model):
             "output_shape": list(self.image_shape),
             "hidden_units": self.hidden_units,
         }
+
+
+@keras.saving.register_keras_serializable(package="tfbetavae")
+class MLPEncoder(keras.Model):
+    """Vectors [B, D] → (mean, log_variance), each [B, latent_dim]: two ReLU dense layers, then the moments."""
+
+    def __init__(self, latent_dim: int = 10, input_shape: Sequence[int] = (16,), hidden_units: int = 256, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = int(latent_dim)
+        self.vector_shape = validate_input_shape(input_shape)
+        self.hidden_units = int(hidden_units)
+        policy = self.dtype_policy
+        self.hidden = [
+            layers.Dense(self.hidden_units, activation="relu", name=f"hidden_{i}", dtype=policy) for i in range(2)
+        ]
+        self.moments = layers.Dense(2 * self.latent_dim, name="moments", dtype=policy.variable_dtype)
+
+    def call(self, vectors):
+        h = vectors
+        for dense in self.hidden:
+            h = dense(h)
+        mean, log_variance = keras.ops.split(self.moments(h), 2, axis=-1)
+        return mean, log_variance
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "latent_dim": self.latent_dim,
+            "input_shape": list(self.vector_shape),
+            "hidden_units": self.hidden_units,
+        }
+
+
+@keras.saving.register_keras_serializable(package="tfbetavae")
+class MLPDecoder(keras.Model):
+    """Codes [B, latent_dim] → parameters [B, D]: two ReLU dense layers, then a linear layer of D."""
+
+    def __init__(self, latent_dim: int = 10, output_shape: Sequence[int] = (16,), hidden_units: int = 256, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = int(latent_dim)
+        self.vector_shape = validate_input_shape(output_shape)
+        self.hidden_units = int(hidden_units)
+        policy = self.dtype_policy
+        self.hidden = [
+            layers.Dense(self.hidden_units, activation="relu", name=f"hidden_{i}", dtype=policy) for i in range(2)
+        ]
+        self.params = layers.Dense(self.vector_shape[0], name="params", dtype=policy)
+
+    def call(self, codes):
+        h = codes
+        for dense in self.hidden:
+            h = dense(h)
+        return keras.ops.cast(self.params(h), self.dtype_policy.variable_dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "latent_dim": self.latent_dim,
+            "output_shape": list(self.vector_shape),
+            "hidden_units": self.hidden_units,
+        }
+
+
+def standard_networks(
+    input_shape: Sequence[int],
+    latent_dim: int,
+    kernel_sizes: Sequence[int] = (4, 4, 4, 4),
+    hidden_units: int = 256,
+    dtype=None,
+) -> tuple[keras.Model, keras.Model]:
+    """The default (encoder, decoder) for ``input_shape``: convolutional for images, an MLP for vectors."""
+    shape = validate_input_shape(input_shape)
+    if len(shape) == 3:
+        return (
+            Encoder(latent_dim, shape, kernel_sizes, hidden_units, name="encoder", dtype=dtype),
+            Decoder(latent_dim, shape, hidden_units, name="decoder", dtype=dtype),
+        )
+    return (
+        MLPEncoder(latent_dim, shape, hidden_units, name="encoder", dtype=dtype),
+        MLPDecoder(latent_dim, shape, hidden_units, name="decoder", dtype=dtype),
+    )

@@ -101,6 +101,10 @@ class _Adapter:
         self.model = model.model if isinstance(model, _Adapter) else as_model(model)
         self.latent_dim = int(self.model.latent_dim)
         self.image_shape = tuple(int(d) for d in self.model.image_shape)
+        if len(self.image_shape) != 3:
+            raise ValueError(
+                f"pictures need a model of images [H, W, C]; this model's inputs are vectors of shape {self.image_shape}"
+            )
 
     def images(self, images, name: str = "images") -> np.ndarray:
         array = np.asarray(images)
