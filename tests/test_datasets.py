@@ -1,5 +1,7 @@
 """The field's data sets: loaders on small files of the exact layout, the dSprites variants, names, the TFDS adapter."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -338,6 +340,7 @@ def test_a_loaded_data_set_feeds_the_training_pipeline(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ TFDS
+@functools.cache  # TFDS registers a builder class by name once per process
 def _tiny_builder_class():
     import tensorflow_datasets as tfds
 
@@ -408,3 +411,27 @@ def test_cli_trains_and_scores_on_a_named_data_set_under_the_literature_protocol
                            "dci_informativeness_test"}
     assert main(["evaluate", "--model", str(run), "--data", "shapes3d"]) == 2
     assert "give --data shapes3d:PATH" in capsys.readouterr().err
+
+
+def test_variants_over_the_real_dsprites_file(tmp_path):
+    import itertools
+
+    classes = np.array(list(itertools.product(range(1), range(3), range(2), range(2), range(2), range(2))))
+    images = (np.random.default_rng(0).random((len(classes), 64, 64)) > 0.7).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", imgs=images, latents_classes=classes)
+    data = registry.data_set(f"noisy-dsprites:{tmp_path / 'd.npz'}")
+    assert data.factor_sizes == (3, 2, 2, 2, 2)
+    factors = data.sample_factors(10, np.random.default_rng(0))
+    sprites = images[factors @ mixed_radix_bases((3, 2, 2, 2, 2))] == 1
+    noisy = data.sample_observations_from_factors(factors, np.random.default_rng(1))
+    assert np.all(noisy[sprites] == 1.0) and noisy[~sprites].mean() < 0.55
+
+
+def test_tfds_data_dir_behind_a_data_set_name_with_resizing(tmp_path, monkeypatch):
+    builder = _tiny_builder_class()(data_dir=str(tmp_path))
+    builder.download_and_prepare()
+    monkeypatch.setitem(registry.TFDS_NAMES, "shapes3d", ("tiny_factors_for_tfbetavae", "train", 16))
+    data = registry.data_set(f"shapes3d:{tmp_path}")  # a TFDS data_dir, not a 3dshapes.h5
+    assert data.factor_names == ("size", "tone") and data.observation_shape == (16, 16, 1)
+    image = data.sample_observations_from_factors(np.array([[2, 1]]), np.random.default_rng(0))
+    assert round(float(image[0, 7, 7, 0]) * 255) in {10 * (2 * 4 + 1 * 2 + inst) + 5 for inst in (0, 1)}

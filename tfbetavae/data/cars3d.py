@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfbetavae.data.indexed import IndexedImages
+from tfbetavae.data.indexed import IndexedImages, resize_uint8
 
 FACTOR_NAMES = ("elevation", "azimuth", "car")
 FACTOR_SIZES = (4, 24, 183)
@@ -43,15 +43,7 @@ def load_cars3d(folder: str | os.PathLike) -> IndexedImages:
         if im.ndim != 5 or im.shape[2:] != (3, 24, 4) or im.dtype != np.uint8:
             raise ValueError(f"{path}: 'im' must be uint8 [H, W, 3, 24, 4], got {im.dtype} {im.shape}")
         views = np.transpose(im, (4, 3, 0, 1, 2))  # elevation, azimuth, H, W, C
-        cars.append(_resize_64(views.reshape(-1, *im.shape[:3])).reshape(4, 24, 64, 64, 3))
+        cars.append(resize_uint8(views.reshape(-1, *im.shape[:3])).reshape(4, 24, 64, 64, 3))
     images = np.stack(cars, axis=2).reshape(-1, 64, 64, 3)  # elevation, azimuth, car: mixed-radix order
     return IndexedImages(images, FACTOR_NAMES, (4, 24, len(files)), source=str(folder))
 
-
-def _resize_64(images: np.ndarray) -> np.ndarray:
-    from PIL import Image
-
-    out = np.empty((len(images), 64, 64, 3), np.uint8)
-    for i, image in enumerate(images):
-        out[i] = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((64, 64), Image.LANCZOS))
-    return out

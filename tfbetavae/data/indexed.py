@@ -126,3 +126,18 @@ class IndexedImages(GroundTruthData):
         else:
             images = images.astype(np.float32)
         return images.reshape(len(rows), *self._shape)
+
+
+def resize_uint8(images: np.ndarray, size: int = 64) -> np.ndarray:
+    """uint8 images [N, H, W] or [N, H, W, C] resized to size×size with PIL's Lanczos filter (PIL's former
+    ``ANTIALIAS``), image by image, as disentanglement_lib resizes SmallNORB and Cars3D."""
+    from PIL import Image
+
+    images = np.asarray(images)
+    squeeze = images.ndim == 4 and images.shape[-1] == 1
+    if squeeze:
+        images = images[..., 0]
+    out = np.empty((len(images), size, size, *images.shape[3:]), np.uint8)
+    for i, image in enumerate(images):
+        out[i] = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((size, size), Image.LANCZOS))
+    return out[..., None] if squeeze else out

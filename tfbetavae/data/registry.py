@@ -14,8 +14,13 @@ from pathlib import Path
 
 from tfbetavae.data.ground_truth import GroundTruthData
 
-# TFDS's name for the data sets it can also serve offline.
-TFDS_NAMES = {"dsprites": "dsprites", "shapes3d": "shapes3d", "smallnorb": "smallnorb"}
+# The data sets TFDS can also serve offline: name → (TFDS name, split, image size) as the study used them
+# (SmallNORB: both halves, resized to 64×64).
+TFDS_NAMES = {
+    "dsprites": ("dsprites", "train", None),
+    "shapes3d": ("shapes3d", "train", None),
+    "smallnorb": ("smallnorb", "train+test", 64),
+}
 
 
 def _dsprites(path: str | None) -> GroundTruthData:
@@ -99,17 +104,18 @@ def is_data_set_name(spec: str) -> bool:
     return split_spec(spec)[0] in DATA_SETS
 
 
-def data_set(spec: str, tfds_split: str = "train") -> GroundTruthData:
+def data_set(spec: str) -> GroundTruthData:
     """The ground-truth data set ``spec`` names: ``NAME`` or ``NAME:PATH`` (see ``DATA_SETS``)."""
     if not isinstance(spec, (str, os.PathLike)):
         raise TypeError(f"a data set is named by a string such as 'shapes3d:/data/3dshapes.h5', got {type(spec).__name__}")
     name, path = split_spec(os.fspath(spec))
     if name not in DATA_SETS:
         raise ValueError(f"unknown data set {name!r}; known: {', '.join(DATA_SETS)} (NAME or NAME:PATH)")
-    if path is not None and name in TFDS_NAMES and _tfds_prepared(Path(path), TFDS_NAMES[name]):
+    if path is not None and name in TFDS_NAMES and _tfds_prepared(Path(path), TFDS_NAMES[name][0]):
         from tfbetavae.data.tfds_adapter import tfds_ground_truth
 
-        return tfds_ground_truth(TFDS_NAMES[name], data_dir=path, split=tfds_split)
+        tfds_name, split, size = TFDS_NAMES[name]
+        return tfds_ground_truth(tfds_name, data_dir=path, split=split, image_size=size)
     return DATA_SETS[name][0](path)
 
 

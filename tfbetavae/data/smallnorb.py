@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfbetavae.data.indexed import IndexedImages, classes_of
+from tfbetavae.data.indexed import IndexedImages, classes_of, resize_uint8
 
 CHUNKS = ("smallnorb-5x46789x9x18x6x2x96x96-training", "smallnorb-5x01235x9x18x6x2x96x96-testing")
 FACTOR_NAMES = ("category", "elevation", "azimuth", "lighting")
@@ -69,7 +69,7 @@ def load_smallnorb(folder: str | os.PathLike, instance_factor: bool = False) -> 
             raise ValueError(
                 f"{folder}/{chunk}: cat must be [{dat.shape[0]}] and info [{dat.shape[0]}, 4], got {cat.shape} and {info.shape}"
             )
-        images.append(_resize_64(dat[:, 0]))
+        images.append(resize_uint8(dat[:, 0]))
         features.append(np.column_stack([cat, info]).astype(np.int64))
     feature = np.concatenate(features)  # category, instance, elevation, azimuth (0, 2, …), lighting
     if np.any(feature[:, 3] % 2):
@@ -84,12 +84,3 @@ def load_smallnorb(folder: str | os.PathLike, instance_factor: bool = False) -> 
         np.concatenate(images), [names[i] for i in keep], [sizes[i] for i in keep], classes[:, keep], source=str(folder)
     )
 
-
-def _resize_64(images: np.ndarray) -> np.ndarray:
-    """uint8 [N, H, W] → uint8 [N, 64, 64] with PIL's Lanczos filter, image by image as disentanglement_lib does."""
-    from PIL import Image
-
-    out = np.empty((len(images), 64, 64), np.uint8)
-    for i, image in enumerate(images):
-        out[i] = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((64, 64), Image.LANCZOS))
-    return out

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tfbetavae.data.indexed import IndexedImages
+from tfbetavae.data.indexed import IndexedImages, resize_uint8
 
 LABEL_PREFIX = "label_"
 
@@ -25,11 +25,13 @@ def tfds_ground_truth(
     split: str = "train",
     image_key: str = "image",
     factors: Sequence[str] | None = None,
+    image_size: int | None = None,
 ) -> IndexedImages:
     """The split ``split`` of the prepared TFDS data set ``name`` with its ``label_*`` features as factors.
 
     ``factors`` picks (and orders) the factor features by name, with or without the ``label_`` prefix. uint8
     images whose values are all 0 or 1 (TFDS's dSprites) are taken as binary rather than scaled by 1/255.
+    ``image_size`` resizes uint8 images to that square size with PIL's Lanczos filter (SmallNORB: 96 → 64).
     """
     import tensorflow_datasets as tfds
 
@@ -61,6 +63,10 @@ def tfds_ground_truth(
     if not images:
         raise ValueError(f"TFDS data set {name!r} split {split!r} is empty")
     images, labels = np.concatenate(images), np.concatenate(labels).astype(np.int64)
+    if image_size is not None and images.shape[1:3] != (image_size, image_size):
+        if images.dtype != np.uint8:
+            raise ValueError(f"TFDS data set {name!r}: only uint8 images can be resized, got {images.dtype}")
+        images = resize_uint8(images, image_size)
     sizes = [features[k].num_classes for k in labelled]
     binary = images.dtype == np.uint8 and int(images.max()) <= 1
     names = [k[len(LABEL_PREFIX) :] for k in labelled]
