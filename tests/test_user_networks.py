@@ -297,3 +297,50 @@ def test_vectors_get_an_mlp_and_train():
     assert _loss(model, vectors) < 0.7 * before
     with pytest.raises(ValueError, match=r"images must have shape \[batch, 10\]"):
         model.encode(np.zeros((2, 9), np.float32))
+
+
+# ----------------------------------------------------------------------------- downstream, with unchanged calls
+def test_export_takes_the_models_own_shape_and_bare_tensorflow_loads_it(tmp_path):
+    from tfbetavae.export import export_saved_model
+
+    encoder, decoder = sequential_networks()
+    model = BetaVAE(encoder=encoder, decoder=decoder, latent_dim=LATENT, likelihood="continuous_bernoulli")
+    folder = export_saved_model(model, tmp_path / "base")
+    loaded = tf.saved_model.load(str(folder))
+    images = Squares().sample(3, np.random.default_rng(0))[1]
+    encoded = loaded.signatures["encode"](images=tf.constant(images))
+    assert encoded["mean"].shape == (3, LATENT)
+    np.testing.assert_allclose(encoded["mean"].numpy(), model.encode(images), atol=1e-5)
+    codes = np.random.default_rng(1).normal(size=(2, LATENT)).astype(np.float32)
+    decoded = loaded.signatures["decode"](z=tf.constant(codes))["mean"].numpy()
+    assert decoded.shape == (2, 28, 28, 1)
+    np.testing.assert_allclose(decoded, model.decode(codes), atol=1e-5)
+    assert tfbetavae.load(folder).reconstruct(images).shape == (3, 28, 28, 1)
+
+
+def test_export_of_a_vector_model_takes_unbounded_vectors(tmp_path):
+    from tfbetavae.export import export_saved_model
+
+    model = BetaVAE(latent_dim=2, input_shape=(5,), likelihood="gaussian", seed=0)
+    folder = export_saved_model(model, tmp_path / "base")
+    vectors = np.random.default_rng(0).normal(scale=3.0, size=(4, 5)).astype(np.float32)
+    mean = tf.saved_model.load(str(folder)).signatures["reconstruct"](images=tf.constant(vectors))["reconstruction"]
+    np.testing.assert_allclose(mean.numpy(), model.reconstruct(vectors), atol=1e-5)
+    np.testing.assert_allclose(tfbetavae.load(folder).encode(vectors), model.encode(vectors), atol=1e-5)
+
+
+def test_every_metric_runs_on_a_users_28x28_ground_truth_data():
+    from tfbetavae.metrics import evaluate
+
+    encoder, decoder = sequential_networks()
+    model = BetaVAE(encoder=encoder, decoder=decoder, latent_dim=LATENT)
+    names = ("beta_vae", "factor_vae", "mig", "dci", "sap")
+    scores = evaluate(
+        model, Squares(), names, seed=0, progress=False,
+        **{"beta_vae": {"num_train": 40, "num_eval": 20, "batch_size": 8},
+           "factor_vae": {"num_train": 40, "num_eval": 20, "batch_size": 8, "num_variance_estimate": 64},
+           "mig": {"num_train": 64}, "dci": {"num_train": 64, "num_test": 32}, "sap": {"num_train": 64, "num_test": 32}},
+    )
+    for name in names:
+        assert any(key == name or key.startswith(name + "_") for key in scores), (name, scores)
+    assert all(np.isfinite(value) for value in scores.values()), scores

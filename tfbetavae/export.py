@@ -80,14 +80,15 @@ def prior_codes(num, seed, latent_dim: int):
 
 def _serving_functions(model) -> dict:
     """name -> (python function, input signature) for every exported signature."""
-    height, width, channels = model.image_shape
+    input_shape = tuple(model.image_shape)  # (H, W, C) for images, (D,) for vectors
     latent_dim = model.latent_dim
     image_key = "probabilities" if model.likelihood_name == "bernoulli" else "mean"
 
     def checked_images(images):
         images = tf.debugging.assert_all_finite(images, "images contain NaN or infinite values")
-        tf.debugging.assert_greater_equal(images, 0.0, message="images must lie in [0, 1]")
-        tf.debugging.assert_less_equal(images, 1.0, message="images must lie in [0, 1]")
+        if len(input_shape) == 3:  # images lie in [0, 1]; vectors may take any finite value
+            tf.debugging.assert_greater_equal(images, 0.0, message="images must lie in [0, 1]")
+            tf.debugging.assert_less_equal(images, 1.0, message="images must lie in [0, 1]")
         return images
 
     def encode(images):
@@ -109,7 +110,7 @@ def _serving_functions(model) -> dict:
             num = tf.identity(num)
         return {"images": model._mean_image(model.decoder(prior_codes(num, seed, latent_dim)))}
 
-    image_spec = tf.TensorSpec([None, height, width, channels], tf.float32, name="images")
+    image_spec = tf.TensorSpec([None, *input_shape], tf.float32, name="images")
     return {
         # First endpoint: Keras also publishes it as "serving_default".
         "encode": (encode, [image_spec]),

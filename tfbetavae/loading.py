@@ -373,7 +373,7 @@ class SavedModelVAE:
 
     def _checked_images(self, images) -> tf.Tensor:
         array = self._numeric(np.asarray(images), "images")
-        if array.ndim != 4 or tuple(array.shape[1:]) != self.image_shape:
+        if array.ndim != 1 + len(self.image_shape) or tuple(array.shape[1:]) != self.image_shape:
             hint = " (one image? pass images[None])" if tuple(array.shape) == self.image_shape else ""
             raise ValueError(f"images must have shape {(None, *self.image_shape)}, got {array.shape}{hint}")
         if array.shape[0] == 0:
@@ -383,7 +383,7 @@ class SavedModelVAE:
         array = array.astype(np.float32)
         if not np.all(np.isfinite(array)):
             raise ValueError("images contain NaN or infinite values")
-        if array.min() < 0.0 or array.max() > 1.0:
+        if len(self.image_shape) == 3 and (array.min() < 0.0 or array.max() > 1.0):  # vectors: any finite value
             raise ValueError(f"images must lie in [0, 1] (or be uint8), got values in [{array.min():g}, {array.max():g}]")
         return tf.constant(array)
 
