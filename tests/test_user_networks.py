@@ -344,3 +344,13 @@ def test_every_metric_runs_on_a_users_28x28_ground_truth_data():
     for name in names:
         assert any(key == name or key.startswith(name + "_") for key in scores), (name, scores)
     assert all(np.isfinite(value) for value in scores.values()), scores
+
+
+def test_factor_vae_trains_a_learned_scale_with_the_networks():
+    images = _ramps(64)
+    model = FactorVAE(latent_dim=2, input_shape=(16, 16, 1), likelihood="gaussian_learned_scale",
+                      discriminator_units=8, discriminator_depth=1, seed=0)
+    start = model.likelihood_layer.log_scale.numpy().copy()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(images, batch_size=32, epochs=2, verbose=0)
+    assert np.all(np.abs(model.likelihood_layer.log_scale.numpy() - start) > 1e-3)

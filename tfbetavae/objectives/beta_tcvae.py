@@ -30,7 +30,8 @@ class BetaTCVAE(BetaVAE):
         beta: weight of the total correlation.
         gamma: weight of the dimension-wise KL Σ_j KL(q(z_j) ‖ p(z_j)).
         **kwargs: the other ``BetaVAE`` arguments (latent_dim, input_shape, likelihood, kernel_sizes,
-            observation_scale, seed, name). The capacity schedule is not available here.
+            observation_scale, seed, name, and your own ``encoder``/``decoder`` under the same contract).
+            The capacity schedule is not available here.
 
     Logs ``loss``, ``reconstruction``, ``kl`` (analytic, as for BetaVAE), ``active_dims``, ``mutual_information``,
     ``total_correlation`` and ``dimension_kl`` (all in nats, batch means).

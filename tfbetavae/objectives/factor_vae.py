@@ -128,7 +128,8 @@ class FactorVAE(BetaVAE):
             It is built here, saved with the model (config and state) and used for the discriminator only;
             ``compile(optimizer=...)`` sets the VAE's optimiser as usual.
         **kwargs: the other ``BetaVAE`` arguments (latent_dim, input_shape, likelihood, kernel_sizes,
-            observation_scale, seed, name). The capacity schedule is not available here.
+            observation_scale, seed, name, and your own ``encoder``/``decoder`` under the same contract).
+            The capacity schedule is not available here.
 
     Logs ``loss`` (the VAE's), ``reconstruction``, ``kl``, ``active_dims``, ``total_correlation`` (the
     discriminator's estimate), ``discriminator_loss`` and ``discriminator_accuracy``.
@@ -212,8 +213,13 @@ class FactorVAE(BetaVAE):
 
     @property
     def vae_variables(self) -> list:
-        """The trainable variables of the encoder and decoder (what the VAE optimiser updates)."""
-        return [*self.encoder.trainable_variables, *self.decoder.trainable_variables]
+        """The trainable variables of the encoder, decoder and likelihood (a learned scale): what the VAE optimiser
+        updates."""
+        return [
+            *self.encoder.trainable_variables,
+            *self.decoder.trainable_variables,
+            *self.likelihood_layer.trainable_variables,
+        ]
 
     def compute_terms(self, images, training: bool = False) -> dict:
         """The VAE's terms with ``loss`` = rec + β·KL + γ·TC, plus the discriminator's loss and accuracy.
