@@ -435,3 +435,21 @@ def test_tfds_data_dir_behind_a_data_set_name_with_resizing(tmp_path, monkeypatc
     assert data.factor_names == ("size", "tone") and data.observation_shape == (16, 16, 1)
     image = data.sample_observations_from_factors(np.array([[2, 1]]), np.random.default_rng(0))
     assert round(float(image[0, 7, 7, 0]) * 255) in {10 * (2 * 4 + 1 * 2 + inst) + 5 for inst in (0, 1)}
+
+
+def test_dsprites_prefers_tfds_manual_hdf5_over_a_prepared_tfds_copy(tmp_path):
+    import itertools
+
+    import h5py
+
+    from tfbetavae.data import DSpritesArrays, tfds_manual_path
+
+    classes = np.array(list(itertools.product(range(1), range(3), range(2), range(2), range(2), range(2))))
+    manual = tfds_manual_path(tmp_path)
+    manual.parent.mkdir(parents=True)
+    with h5py.File(manual, "w") as handle:
+        handle["imgs"] = np.zeros((len(classes), 64, 64), np.uint8)
+        handle["latents/classes"] = classes
+    (tmp_path / "dsprites" / "2.0.0").mkdir(parents=True)
+    (tmp_path / "dsprites" / "2.0.0" / "dataset_info.json").write_text("{}")
+    assert isinstance(registry.data_set(f"dsprites:{tmp_path}"), DSpritesArrays)

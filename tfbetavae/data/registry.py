@@ -111,7 +111,9 @@ def data_set(spec: str) -> GroundTruthData:
     name, path = split_spec(os.fspath(spec))
     if name not in DATA_SETS:
         raise ValueError(f"unknown data set {name!r}; known: {', '.join(DATA_SETS)} (NAME or NAME:PATH)")
-    if path is not None and name in TFDS_NAMES and _tfds_prepared(Path(path), TFDS_NAMES[name][0]):
+    if path is not None and name in TFDS_NAMES and _tfds_prepared(Path(path), TFDS_NAMES[name][0]) and not (
+        name == "dsprites" and _dsprites_manual_file(Path(path))  # the bit-packed hdf5 loader needs 8× less memory
+    ):
         from tfbetavae.data.tfds_adapter import tfds_ground_truth
 
         tfds_name, split, size = TFDS_NAMES[name]
@@ -123,3 +125,9 @@ def _tfds_prepared(path: Path, tfds_name: str) -> bool:
     """A TFDS data_dir holding a prepared ``tfds_name`` (its ``dataset_info.json`` under ``<dir>/<name>/``)."""
     folder = path / tfds_name
     return folder.is_dir() and any(folder.rglob("dataset_info.json"))
+
+
+def _dsprites_manual_file(path: Path) -> bool:
+    from tfbetavae.data.dsprites import tfds_manual_path
+
+    return tfds_manual_path(path).is_file()

@@ -7,12 +7,12 @@ Every metric takes ``(represent, data, ..., seed=0, progress=True)``: ``represen
 
 from tfbetavae.metrics.beta_vae import beta_vae_batches, beta_vae_score
 from tfbetavae.metrics.callback import DisentanglementCallback
-from tfbetavae.metrics.dci import dci
+from tfbetavae.metrics.dci import dci, dci_from_codes
 from tfbetavae.metrics.evaluation import METRICS, check_metric_names, evaluate
 from tfbetavae.metrics.factor_vae import factor_vae_score
 from tfbetavae.metrics.mig import mig
 from tfbetavae.metrics.representation import as_representation, encode_in_batches
-from tfbetavae.metrics.sap import sap
+from tfbetavae.metrics.sap import sap, sap_from_codes
 
 __all__ = [
     "METRICS",
@@ -22,9 +22,11 @@ __all__ = [
     "beta_vae_batches",
     "beta_vae_score",
     "dci",
+    "dci_from_codes",
     "encode_in_batches",
     "evaluate",
     "factor_vae_score",
     "mig",
     "sap",
+    "sap_from_codes",
 ]
