@@ -354,3 +354,36 @@ def test_factor_vae_trains_a_learned_scale_with_the_networks():
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     model.fit(images, batch_size=32, epochs=2, verbose=0)
     assert np.all(np.abs(model.likelihood_layer.log_scale.numpy() - start) > 1e-3)
+
+
+class Bumps(GroundTruthData):
+    """Vectors of 8 features: two bumps whose positions are the factors (vector ground-truth data)."""
+
+    @property
+    def factor_names(self):
+        return ("first", "second")
+
+    @property
+    def factor_sizes(self):
+        return (4, 4)
+
+    @property
+    def observation_shape(self):
+        return (8,)
+
+    def _render(self, factors, rng):
+        vectors = np.zeros((len(factors), 8), np.float32)
+        vectors[np.arange(len(factors)), factors[:, 0]] = 1.0
+        vectors[np.arange(len(factors)), 4 + factors[:, 1]] = 1.0
+        return vectors + rng.normal(scale=0.05, size=vectors.shape).astype(np.float32)
+
+
+def test_vectors_train_through_train_and_score_with_metrics():
+    data = Bumps()
+    model = BetaVAE(latent_dim=2, input_shape=(8,), likelihood="gaussian", beta=1.0, seed=0)
+    vectors = data.sample(256, np.random.default_rng(0))[1]
+    before = _loss(model, vectors)
+    tfbetavae.train(model, data, steps=60, batch_size=32, learning_rate=3e-3, verbose=0)
+    tfbetavae.train(model, vectors, steps=70, batch_size=32, learning_rate=3e-3, verbose=0)  # an array of vectors too
+    assert _loss(model, vectors) < 0.7 * before
+    assert np.isfinite(tfbetavae.mig(model, data, num_train=128, progress=False)["mig"])

@@ -33,7 +33,7 @@ def ground_truth_dataset(data: GroundTruthData, batch_size: int = 64, seed: int 
     the stream is the same for a seed, and a resumed run continues it exactly where it stopped.
     """
     batch_size = _check_batch_size(batch_size)
-    height, width, channels = data.observation_shape
+    shape = tuple(data.observation_shape)  # (H, W, C) images or (D,) vectors
 
     def render(index):
         rng = np.random.default_rng([int(seed), int(index)])
@@ -41,7 +41,7 @@ def ground_truth_dataset(data: GroundTruthData, batch_size: int = 64, seed: int 
 
     def render_tensor(index):
         images = tf.numpy_function(render, [index], tf.float32, stateful=False)
-        return tf.ensure_shape(images, (batch_size, height, width, channels))
+        return tf.ensure_shape(images, (batch_size, *shape))
 
     options = tf.data.Options()
     # Under multi-worker training each worker renders the stream and keeps its share of every batch.
@@ -100,7 +100,14 @@ def dataset_pipeline(
 
 
 def array_dataset(images: np.ndarray, batch_size: int = 64, seed: int = 0, repeat: bool = True) -> tf.data.Dataset:
-    """Training batches from an in-memory array of images (uint8 or floats in [0, 1])."""
+    """Training batches from an in-memory array of images (uint8 or floats in [0, 1]) or of vectors [N, D]."""
+    if np.ndim(images) == 2:  # vectors: any finite values
+        array = np.asarray(images, np.float32)
+        if len(array) == 0 or not np.all(np.isfinite(array)):
+            raise ValueError("vectors must be a non-empty array of finite values")
+        dataset = tf.data.Dataset.from_tensor_slices(array).shuffle(len(array), seed=seed)
+        dataset = dataset.repeat() if repeat else dataset
+        return dataset.batch(_check_batch_size(batch_size), drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
     array = check_images(images)
     if len(array) == 0:
         raise ValueError("images is empty")

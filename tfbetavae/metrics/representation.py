@@ -79,8 +79,8 @@ def encode_in_batches(represent_fn: Any, images: np.ndarray, batch_size: int = 2
     batch_size = check_positive_int(batch_size, "batch_size")
     represent_fn = as_representation(represent_fn)
     images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(f"images must be 4-D [batch, height, width, channels], got shape {images.shape}")
+    if images.ndim not in (2, 4):  # images [n, H, W, C] or vectors [n, D]
+        raise ValueError(f"images must be [batch, height, width, channels] or vectors [batch, features], got {images.shape}")
     parts = [represent_fn(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
     if not parts:
         return np.zeros((0, 0), np.float32)
