@@ -103,15 +103,25 @@ def test_bad_training_arguments(sprites):
 
 def test_train_command_writes_a_run_folder(tmp_path, capsys):
     out = tmp_path / "cli_run"
-    code = main(["train", "--steps", "6", "--steps-per-epoch", "3", "--batch-size", "8", "--latent-dim", "3",
-                 "--beta", "2", "--out", str(out)])
-    assert code == 0
+    common = ["train", "--batch-size", "8", "--latent-dim", "3", "--beta", "2", "--precision", "float32"]
+    assert main([*common, "--steps", "6", "--steps-per-epoch", "3", "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["beta"] == 2.0 and config["steps"] == 6 and config["data"] == "dsprites"
     loaded = keras.models.load_model(out / "model.keras")
     assert loaded.latent_dim == 3 and int(loaded.step_counter.numpy()) == 6
     assert any((out / "logs").rglob("*tfevents*"))
-    assert "Training summary" in capsys.readouterr().out
+    first = capsys.readouterr().out
+    assert "Training summary, whole run (2 epochs to step 6, float32 precision)" in first
+    assert "Training steps 1-6 in float32 precision" in first
+
+    assert main([*common, "--steps", "9", "--out", str(out)]) == 0  # a larger --steps extends the finished run
+    extended = capsys.readouterr().out
+    assert "Training steps 7-9" in extended and "whole run (3 epochs to step 9" in extended
+    assert int(keras.models.load_model(out / "model.keras").step_counter.numpy()) == 9
+    before = (out / "model.keras").read_bytes()
+    assert main([*common, "--steps", "9", "--out", str(out)]) == 0  # the same steps: done, exit 0
+    assert "already trained to step 9 (asked for 9): nothing to do" in capsys.readouterr().out
+    assert (out / "model.keras").read_bytes() == before
 
 
 def test_train_command_on_an_image_folder(tmp_path):

@@ -267,13 +267,14 @@ class StopAtStep(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _resume_point(model: BetaVAE, run: Path) -> int:
+def restore_run(model: BetaVAE, run: str | os.PathLike) -> int:
     """Restores the furthest saved state of a run folder into ``model``; returns its step (0: nothing saved).
 
     The epoch checkpoint is written at least as late as ``model.keras`` (the last epoch's checkpoint precedes the
     final save, and an extension checkpoints past it), so it is preferred; ``model.keras`` alone is a finished run
     whose checkpoints were removed.
     """
+    run = Path(run)
     for path in (run / "checkpoints" / "last.keras", run / "model.keras"):
         if path.exists():
             return restore_checkpoint(model, path)
@@ -324,7 +325,7 @@ def train(
         raise ValueError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}")
     if run_dir is not None:
         run = Path(run_dir)
-        start = _resume_point(model, run)
+        start = restore_run(model, run)
         if start >= steps:
             message = f"{run} is already trained to step {start} (asked for {steps}): nothing to do"
             logger.info(message)

@@ -58,7 +58,10 @@ def add_parser(subparsers) -> None:
         "--strategy", choices=("default", "mirrored", "multiworker"), default="default",
         help="tf.distribute strategy; multiworker reads TF_CONFIG. --batch-size is the global batch",
     )
-    parser.add_argument("--out", required=True, help="run folder (re-running with the same folder resumes)")
+    parser.add_argument(
+        "--out", required=True,
+        help="run folder: re-running with it resumes an interrupted run, and a larger --steps extends a finished one",
+    )
     parser.set_defaults(run=run)
 
 
@@ -107,12 +110,12 @@ def run(args) -> int:
     with strategy.scope(), precision_scope(args.precision) as precision:  # the model keeps its dtype policy
         model = build_model(args, source, shape)
         compile_model(model, args.learning_rate)
-    history = train(
+    train(
         model, source, steps=args.steps, batch_size=args.batch_size, run_dir=args.out,
         steps_per_epoch=args.steps_per_epoch, seed=args.seed, learning_rate=args.learning_rate,
         extra_config={"data": args.data, "objective": args.objective, "precision": precision},
     )
-    print_summary(history.history, args.out)
+    print_summary(args.out)
     return 0
 
 
@@ -138,13 +141,25 @@ def build_model(args, source, shape):
     return BetaTCVAE(dataset_size=size, beta=6.0 if args.tc_weight is None else args.tc_weight, **common)
 
 
-def print_summary(history: dict, run_dir) -> None:
-    if not history.get("loss"):
-        print(f"Run already complete: {run_dir}")
-        return
-    first, last = {k: v[0] for k, v in history.items()}, {k: v[-1] for k, v in history.items()}
-    print("\nTraining summary (first epoch -> last epoch):")
-    for key in ("loss", "reconstruction", "kl", "active_dims", "capacity", "total_correlation"):
-        if key in last:
-            print(f"  {key:15s} {first[key]:10.3f} -> {last[key]:10.3f}")
+def print_summary(run_dir) -> None:
+    """First and last epoch of the whole run, resumes and extensions included (read from its history.csv)."""
+    import csv
+    from pathlib import Path
+
+    from tfbetavae.training import read_run_config
+
+    try:
+        with open(Path(run_dir) / "history.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError:
+        rows = []
+    config = read_run_config(run_dir) or {}
+    keys = [k for k in ("loss", "reconstruction", "kl", "active_dims", "capacity", "total_correlation")
+            if rows and rows[0].get(k) not in (None, "")]
+    if keys:
+        width = max(len(k) for k in keys)
+        print(f"\nTraining summary, whole run ({len(rows)} epochs to step {config.get('steps', '?')}, "
+              f"{config.get('precision', 'float32')} precision): first epoch -> last epoch")
+        for key in keys:
+            print(f"  {key:{width}s} {float(rows[0][key]):10.3f} -> {float(rows[-1][key]):10.3f}")
     print(f"Run folder: {run_dir} (model.keras, checkpoints/, logs/ for TensorBoard)")
