@@ -387,3 +387,33 @@ def test_vectors_train_through_train_and_score_with_metrics():
     tfbetavae.train(model, vectors, steps=70, batch_size=32, learning_rate=3e-3, verbose=0)  # an array of vectors too
     assert _loss(model, vectors) < 0.7 * before
     assert np.isfinite(tfbetavae.mig(model, data, num_train=128, progress=False)["mig"])
+
+
+def test_tuner_searches_the_networks_hook_alongside_beta(tmp_path):
+    from tfbetavae.tuning import results_table, search
+
+    def build_networks(hp):
+        units = hp.Choice("units", [8, 32])
+        latent = hp.get("latent_dim")
+        encoder = keras.Sequential(
+            [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(units, activation="relu"),
+             keras.layers.Dense(2 * latent)]
+        )
+        decoder = keras.Sequential(
+            [keras.Input((latent,)), keras.layers.Dense(units, activation="relu"), keras.layers.Dense(28 * 28),
+             keras.layers.Reshape((28, 28, 1))]
+        )
+        return encoder, decoder
+
+    tuner = search(
+        Squares(), tmp_path, "arch", max_trials=3, steps=3, betas=[1, 4],
+        build_networks=build_networks, objective="mig", metric_kwargs={"num_train": 64},
+        latent_dim=2, batch_size=8, num_eval_images=16,
+    )
+    rows = results_table(tuner)
+    assert {row["status"] for row in rows} == {"COMPLETED"}
+    trials = tuner.oracle.get_best_trials(3)
+    assert {trial.hyperparameters.get("units") for trial in trials} <= {8, 32}
+    model = tuner.get_best_models(1)[0]
+    assert isinstance(model.encoder, keras.Sequential)
+    assert model.encoder.layers[1].units == tuner.oracle.get_best_trials(1)[0].hyperparameters.get("units")

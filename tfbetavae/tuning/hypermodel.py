@@ -90,7 +90,9 @@ class BetaVAEHyperModel(kt.HyperModel):
     * [latent_dim] ``latent_dim``, [learning_rate] ``learning_rate``: a single value (recorded as fixed) or a
       list to choose from;
     * [capacity], [gamma] ``capacity``: C_max values (nats) for Burgess et al.'s capacity objective. With
-      capacity the model ignores β, so β is then not searched (giving ``betas`` too is an error).
+      capacity the model ignores β, so β is then not searched (giving ``betas`` too is an error);
+    * the networks: ``build_networks=fn``, ``fn(hp) -> (encoder, decoder)`` declaring its own hyperparameters
+      (see ``build_networks``), so architecture is searched alongside β.
 
     Objective (``objective``):
 
@@ -130,6 +132,7 @@ class BetaVAEHyperModel(kt.HyperModel):
         kernel_sizes: Sequence[int] = (4, 4, 4, 4),
         name: str | None = None,
         tunable: bool = True,
+        build_networks: Callable[[kt.HyperParameters], tuple] | None = None,
     ) -> None:
         super().__init__(name=name, tunable=tunable)
         if not isinstance(data, GroundTruthData):
@@ -151,6 +154,9 @@ class BetaVAEHyperModel(kt.HyperModel):
         self.likelihood = likelihood
         self.kernel_sizes = tuple(positive_int(k, "kernel_sizes entry") for k in kernel_sizes)
         self.input_shape = tuple(data.observation_shape)
+        if build_networks is not None and not callable(build_networks):
+            raise TypeError(f"build_networks must be a function hp -> (encoder, decoder), got {build_networks!r}")
+        self._networks_hook = build_networks
 
         # ---- search space
         self.capacities = None if capacity is None else choices(capacity, "capacity", positive_float)
@@ -274,7 +280,16 @@ class BetaVAEHyperModel(kt.HyperModel):
             "score_function": None if function is None else getattr(function, "__qualname__", repr(function)),
             "metric_kwargs": {k: v for k, v in self.metric_kwargs.items() if k != "progress"},
             "max_reconstruction": self.max_reconstruction,
+            **({} if self._networks_hook is None else {"build_networks": getattr(self._networks_hook, "__qualname__", repr(self._networks_hook))}),
         }
+
+    def build_networks(self, hp: kt.HyperParameters) -> tuple | None:
+        """(encoder, decoder) for a trial, or None for the standard networks: the hook that searches architecture.
+
+        Give ``build_networks=fn`` (or override this method); ``fn(hp)`` declares its own hyperparameters and reads
+        the trial's ``hp.get("latent_dim")``. The networks follow ``BetaVAE``'s contract.
+        """
+        return None if self._networks_hook is None else self._networks_hook(hp)
 
     # ----------------------------------------------------------------- build
     @staticmethod
@@ -300,6 +315,10 @@ class BetaVAEHyperModel(kt.HyperModel):
         latent_dim = self._declare(hp, "latent_dim", self.latent_dims)
         learning_rate = self._declare(hp, "learning_rate", self.learning_rates)
         keras.utils.set_random_seed(self.seed)
+        networks = self.build_networks(hp)
+        if networks is not None and (not isinstance(networks, (tuple, list)) or len(networks) != 2):
+            raise ValueError(f"build_networks must return (encoder, decoder), got {type(networks).__name__}")
+        encoder, decoder = (None, None) if networks is None else networks
         model = BetaVAE(
             latent_dim=int(latent_dim),
             input_shape=self.input_shape,
@@ -310,6 +329,8 @@ class BetaVAEHyperModel(kt.HyperModel):
             gamma=float(gamma),
             kernel_sizes=self.kernel_sizes,
             seed=self.seed,
+            encoder=encoder,
+            decoder=decoder,
         )
         compile_model(model, float(learning_rate))
         # Optimizer variables now, so a checkpoint's Adam state loads too (Hyperband continues trials from them).
