@@ -417,3 +417,25 @@ def test_tuner_searches_the_networks_hook_alongside_beta(tmp_path):
     model = tuner.get_best_models(1)[0]
     assert isinstance(model.encoder, keras.Sequential)
     assert model.encoder.layers[1].units == tuner.oracle.get_best_trials(1)[0].hyperparameters.get("units")
+
+
+# ----------------------------------------------------------------------------- command line
+def test_cli_trains_28x28_folder_images_with_a_named_likelihood(tmp_path, capsys):
+    from PIL import Image
+
+    from tfbetavae.cli import main
+    from tfbetavae.cli.train_command import add_model_arguments
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for n, image in enumerate(Squares().sample(24, np.random.default_rng(0))[1]):
+        Image.fromarray((image[..., 0] * 255).astype(np.uint8)).save(folder / f"{n}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(folder), "--image-size", "28,28", "--channels", "1", "--likelihood",
+                 "continuous_bernoulli", "--latent-dim", "2", "--steps", "3", "--batch-size", "8", "--out", str(run)]) == 0
+    model = tfbetavae.load(run)
+    assert model.image_shape == (28, 28, 1) and model.likelihood_name == "continuous_bernoulli"
+    parser = __import__("argparse").ArgumentParser()
+    add_model_arguments(parser)
+    choices = next(a.choices for a in parser._actions if a.dest == "likelihood")
+    assert tuple(choices) == likelihoods.LIKELIHOODS  # the CLI's list is the library's

@@ -10,7 +10,10 @@ OBJECTIVES = ("beta-vae", "beta-tcvae", "factor-vae")
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Model settings shared by the commands that build models (train, tune)."""
     parser.add_argument("--latent-dim", type=int, default=10)
-    parser.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli")
+    parser.add_argument(  # tfbetavae.likelihoods.LIKELIHOODS, written out so --help imports no TensorFlow
+        "--likelihood", choices=("bernoulli", "continuous_bernoulli", "gaussian", "gaussian_learned_scale", "laplace"),
+        default="bernoulli", help="p(x|z); gaussian/laplace have a fixed scale 0.1 (docs/own-model-and-data.md)",
+    )
     parser.add_argument("--capacity", type=float, default=None, help="Burgess et al. C_max (nats); enables capacity")
     parser.add_argument("--capacity-steps", type=int, default=10_000, help="steps over which C rises to C_max (default 10000)")
     parser.add_argument("--gamma", type=float, default=1000.0, help="weight of |KL - C| with --capacity")
