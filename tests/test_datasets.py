@@ -453,3 +453,15 @@ def test_dsprites_prefers_tfds_manual_hdf5_over_a_prepared_tfds_copy(tmp_path):
     (tmp_path / "dsprites" / "2.0.0").mkdir(parents=True)
     (tmp_path / "dsprites" / "2.0.0" / "dataset_info.json").write_text("{}")
     assert isinstance(registry.data_set(f"dsprites:{tmp_path}"), DSpritesArrays)
+
+
+def test_tune_takes_the_protocol_to_its_metric():
+    from tfbetavae.cli import build_parser
+    from tfbetavae.cli.tune_command import _search_kwargs
+    from tfbetavae.metrics.evaluation import route_kwargs
+
+    args = build_parser().parse_args(["tune", "--objective", "sap", "--protocol", "disentanglement_lib", "--dir", "x"])
+    metric_kwargs = _search_kwargs(args)["metric_kwargs"]
+    assert route_kwargs(["sap"], metric_kwargs)["sap"]["protocol"] == "disentanglement_lib"
+    default = _search_kwargs(build_parser().parse_args(["tune", "--objective", "sap", "--dir", "x"]))["metric_kwargs"]
+    assert "protocol" not in default

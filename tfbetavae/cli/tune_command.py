@@ -1,7 +1,10 @@
 """``tfbetavae tune``: choose β with KerasTuner; prints a results table, plots the trade-off, exports the best model.
 
-Writes into ``--dir`` (the KerasTuner project folder): the trials, ``results.json``, ``tradeoff.png``; and the best
-model into ``--export-dir`` (TensorFlow Serving layout). Running the same command again resumes a killed search.
+Writes into ``--dir`` (the KerasTuner project folder): the trials, ``results.json``, ``tradeoff.png``, and the best
+model as ``DIR/exported/<version>`` (TensorFlow Serving layout; ``--export-dir`` elsewhere), a new version only when
+the best trial changed. Trials score on the tuner's metric sizes (a small share of a trial; ``--paper-sizes`` for the
+papers'). It prints a line per trial as it trains and scores; ``--verbose`` shows KerasTuner's own tables too.
+Running the same command again resumes a killed search.
 With ``KERASTUNER_TUNER_ID``/``KERASTUNER_ORACLE_IP``/``KERASTUNER_ORACLE_PORT`` set, the process is the chief
 (tuner id containing "chief": it serves the oracle, then reports and exports) or a worker (it runs trials).
 """
@@ -57,12 +60,20 @@ def add_parser(subparsers) -> None:
     objective.add_argument("--num-train", type=int, default=None, help="metric training points (metric default)")
     objective.add_argument("--num-eval", type=int, default=None, help="metric evaluation/test points")
     objective.add_argument("--eval-images", type=int, default=512, help="held-out images for reconstruction/KL")
+    objective.add_argument(
+        "--paper-sizes", action="store_true",
+        help="score on the metrics' own (the papers') sizes, e.g. 10000 + 5000 β-VAE-score points, not the tuner's",
+    )
+    objective.add_argument(
+        "--protocol", choices=("library", "disentanglement_lib"), default="library",
+        help="the metric's estimators and settings: the library's own, or disentanglement_lib's (docs/metrics.md)",
+    )
     output = parser.add_argument_group("output")
     output.add_argument(
-        "--export-dir", default=None, help="export the best model here (default exported_models/<name of --dir>)"
+        "--export-dir", default=None, help="export the best model as versions of this folder (default DIR/exported)"
     )
     output.add_argument("--no-export", action="store_true", help="do not export the best model")
-    output.add_argument("--quiet", action="store_true", help="no per-trial progress output")
+    output.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
     parser.set_defaults(run=run)
 
 
@@ -107,6 +118,7 @@ def _search_kwargs(args) -> dict:
         "max_reconstruction": args.max_reconstruction,
         "metric": args.metric,
         "capacity_steps": args.capacity_steps,
+        "paper_sizes": args.paper_sizes,
     }
     if args.betas is not None:
         kwargs["betas"] = parse_floats(args.betas, "--betas")
@@ -124,15 +136,26 @@ def _search_kwargs(args) -> dict:
         else:
             metric = next((name for name, keys in METRIC_KEYS.items() if args.objective in keys), "beta_vae")
     kwargs["metric_kwargs"] = metric_size_kwargs(metric, args.num_train, args.num_eval)
+    if args.protocol != "library":
+        kwargs["metric_kwargs"]["protocol"] = args.protocol
     return kwargs
 
 
 def run(args) -> int:
-    import json
-
     from tfbetavae.cli.train_command import build_source
     from tfbetavae.data.sources import has_factors
-    from tfbetavae.tuning import export_best, format_table, is_worker, plot_tradeoff, results_table, search
+    from tfbetavae.training import atomic_write_json
+    from tfbetavae.tuning import (
+        export_best,
+        exported_version,
+        format_table,
+        is_worker,
+        plot_tradeoff,
+        results_table,
+        search,
+        trial_number,
+    )
+    from tfbetavae.tuning.sizes import describe_sizes, sizes_in_effect
 
     if args.trials < 1:
         raise ValueError(f"--trials must be >= 1, got {args.trials}")
@@ -156,7 +179,8 @@ def run(args) -> int:
         tensorboard=args.tensorboard,
         num_workers=args.num_workers,
         chief_timeout=args.chief_timeout,
-        verbose=0 if args.quiet else 1,
+        verbose=1 if getattr(args, "verbose", False) else 0,
+        report=not args.quiet,
         **_search_kwargs(args),
     )
     if is_worker():
@@ -165,16 +189,25 @@ def run(args) -> int:
     rows = results_table(tuner)
     best = tuner.oracle.get_best_trials(1)
     objective_name = tuner.oracle.objective.name
-    print(f"\nResults ({objective_name}, {tuner.oracle.objective.direction}imise; * = best):")
+    hypermodel = tuner.hypermodel
+    sizes = {} if hypermodel.metric is None else sizes_in_effect(hypermodel.metric, hypermodel.metric_kwargs)
+    scored = "a score function" if not sizes else describe_sizes(hypermodel.metric, sizes, hypermodel.paper_sizes)
+    print(f"\nResults ({objective_name}, {tuner.oracle.objective.direction}imise; scored {scored}; * = best):")
     print(format_table(rows, objective_name, best[0].trial_id if best else None))
-    (folder / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    atomic_write_json(rows, folder / "results.json")
     if not best:
         print("No trial completed; nothing to plot or export.")
         return 1
     plot = plot_tradeoff(rows, folder / "tradeoff.png", score_label=tuner.hypermodel.score_key)
     print(f"Trade-off plot: {plot}")
     if not args.no_export:
-        export_dir = args.export_dir or os.path.join("exported_models", folder.name)
-        path = export_best(tuner, export_dir, training_info={"data": args.data})
-        print(f"Best model (trial {best[0].trial_id}) exported to {path}")
+        export_dir = Path(args.export_dir) if args.export_dir else folder / "exported"
+        number = trial_number(best[0].trial_id)
+        existing = exported_version(tuner, export_dir)
+        if existing is not None:
+            print(f"Best model (trial {number}) unchanged: already exported as {existing}")
+        else:
+            info = {"data": args.data, "metric_sizes": sizes, "paper_sizes": hypermodel.paper_sizes}
+            path = export_best(tuner, export_dir, training_info=info, only_if_changed=False)
+            print(f"Best model (trial {number}) exported to {path}")
     return 0
