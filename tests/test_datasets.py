@@ -465,3 +465,19 @@ def test_tune_takes_the_protocol_to_its_metric():
     assert route_kwargs(["sap"], metric_kwargs)["sap"]["protocol"] == "disentanglement_lib"
     default = _search_kwargs(build_parser().parse_args(["tune", "--objective", "sap", "--dir", "x"]))["metric_kwargs"]
     assert "protocol" not in default
+
+
+@pytest.mark.slow
+def test_a_study_runs_on_a_user_file_named_by_data_set(tmp_path):
+    import json
+
+    from tfbetavae.cli import main
+
+    _write_shapes3d(tmp_path / "3dshapes.h5")
+    spec = f"shapes3d:{tmp_path / '3dshapes.h5'}"
+    folder = tmp_path / "study"
+    assert main(["study", str(folder), "--betas", "1", "--seeds", "0", "--steps", "4", "--fast", "--data", spec,
+                 "--scores", "mig", "--batch-size", "8", "--latent-dim", "3"]) == 0
+    assert json.loads((folder / "study.json").read_text())["data"] == spec  # the plan names the data by its spec
+    (row,) = json.loads((folder / "results.json").read_text())
+    assert row["step"] == 4 and 0.0 <= row["mig"] <= 1.0 and row["reconstruction"] > 0
