@@ -439,3 +439,10 @@ def test_cli_trains_28x28_folder_images_with_a_named_likelihood(tmp_path, capsys
     add_model_arguments(parser)
     choices = next(a.choices for a in parser._actions if a.dest == "likelihood")
     assert tuple(choices) == likelihoods.LIKELIHOODS  # the CLI's list is the library's
+
+
+def test_a_likelihood_object_keeps_its_own_scale_through_saving(tmp_path):
+    model = BetaVAE(latent_dim=2, input_shape=(6,), likelihood=likelihoods.Laplace(scale=0.3), seed=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras").likelihood_layer
+    assert isinstance(loaded, likelihoods.Laplace) and loaded.scale == 0.3

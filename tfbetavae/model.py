@@ -211,6 +211,7 @@ class BetaVAE(keras.Model):
             raise ValueError("observation_scale must be > 0")
         self.kernel_sizes = tuple(kernel_sizes)
         self.likelihood_layer = _likelihoods.get(likelihood, self.observation_scale)
+        self._likelihood_by_name = isinstance(likelihood, str)  # saved as its name; anything else as an object
         self.seed = seed
         # Sampling noise is a pure function of (seed, step): a resumed run draws exactly the noise the
         # uninterrupted run would have drawn. With seed=None the base comes from Python's global
@@ -310,7 +311,6 @@ class BetaVAE(keras.Model):
     def get_config(self):
         pinned = {} if self._pinned_dtype is None else {"dtype": keras.dtype_policies.serialize(self.dtype_policy)}
         likelihood = self.likelihood_layer
-        builtin = likelihood.kind in LIKELIHOODS and type(likelihood).__module__ == _likelihoods.__name__
         config = {
             **pinned,
             "name": self.name,
@@ -318,7 +318,7 @@ class BetaVAE(keras.Model):
             "latent_dim": self.latent_dim,
             "input_shape": list(self.image_shape),
             "beta": self.beta,
-            "likelihood": likelihood.kind if builtin else keras.saving.serialize_keras_object(likelihood),
+            "likelihood": likelihood.kind if self._likelihood_by_name else keras.saving.serialize_keras_object(likelihood),
             "capacity": self.capacity,
             "capacity_steps": self.capacity_steps,
             "gamma": self.gamma,
