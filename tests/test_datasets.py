@@ -37,7 +37,7 @@ def _row_of(images):
 SHAPES_SIZES = (2, 3, 2, 2, 2, 3)
 
 
-def _write_shapes3d(path, sizes=SHAPES_SIZES, shuffle=False, images_shape=None):
+def _write_shapes3d(path, sizes=SHAPES_SIZES, shuffle=False, images_shape=None, compression=None):
     import h5py
 
     classes = _grid(sizes)
@@ -47,15 +47,18 @@ def _write_shapes3d(path, sizes=SHAPES_SIZES, shuffle=False, images_shape=None):
     if shuffle:
         labels = labels[::-1]
     with h5py.File(path, "w") as handle:
-        handle["images"] = _numbered_images(len(classes), images_shape or (64, 64, 3))
+        handle.create_dataset("images", data=_numbered_images(len(classes), images_shape or (64, 64, 3)),
+                              compression=compression)
         handle["labels"] = labels
     return classes
 
 
-@pytest.mark.parametrize("in_memory", [False, True])
-def test_shapes3d_indexes_images_by_factors(tmp_path, in_memory):
-    classes = _write_shapes3d(tmp_path / "3dshapes.h5")
+@pytest.mark.parametrize("in_memory,compression", [(False, None), (True, None), (None, "gzip"), (None, None)])
+def test_shapes3d_indexes_images_by_factors(tmp_path, in_memory, compression):
+    classes = _write_shapes3d(tmp_path / "3dshapes.h5", compression=compression)
     data = load_shapes3d(tmp_path, in_memory=in_memory)
+    loaded = isinstance(data._images, np.ndarray)
+    assert loaded == (in_memory if in_memory is not None else compression is not None)
     assert data.factor_names == ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
     assert data.factor_sizes == SHAPES_SIZES and len(data) == len(classes) and data.observation_shape == (64, 64, 3)
     rng = np.random.default_rng(1)

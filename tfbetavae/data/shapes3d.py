@@ -23,11 +23,12 @@ FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
 FILENAME = "3dshapes.h5"
 
 
-def load_shapes3d(path: str | os.PathLike, in_memory: bool = False) -> IndexedImages:
+def load_shapes3d(path: str | os.PathLike, in_memory: bool | None = None) -> IndexedImages:
     """Shapes3D from ``3dshapes.h5`` (or a folder holding it).
 
-    Images are read from the file batch by batch unless ``in_memory`` (5.9 GB for the full file, but no disk
-    reads while training).
+    ``in_memory=True`` loads all images (5.9 GB for the full file; no disk reads while training); ``False`` reads
+    them from the file batch by batch. The default chooses memory when the file's images are compressed, where
+    random reads would unpack a whole chunk per image, and the file otherwise.
     """
     import h5py
 
@@ -53,6 +54,8 @@ def load_shapes3d(path: str | os.PathLike, in_memory: bool = False) -> IndexedIm
             raise ValueError(f"{path}: {images.shape[0]} images but the labels' factor sizes {sizes} give {int(np.prod(sizes))}")
         if not np.array_equal(classes @ mixed_radix_bases(sizes), np.arange(images.shape[0])):
             raise ValueError(f"{path}: rows are not in Shapes3D order (row = factor classes in mixed radix, orientation fastest)")
+        if in_memory is None:
+            in_memory = images.compression is not None
         source = images[()] if in_memory else images
     except Exception:
         handle.close()
