@@ -59,6 +59,7 @@ def test_shapes3d_indexes_images_by_factors(tmp_path, in_memory, compression):
     data = load_shapes3d(tmp_path, in_memory=in_memory)
     loaded = isinstance(data._images, np.ndarray)
     assert loaded == (in_memory if in_memory is not None else compression is not None)
+    assert type(data).__name__ == "Shapes3D"
     assert data.factor_names == ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
     assert data.factor_sizes == SHAPES_SIZES and len(data) == len(classes) and data.observation_shape == (64, 64, 3)
     rng = np.random.default_rng(1)
@@ -100,7 +101,7 @@ def test_mpi3d_indexes_images_by_factors(tmp_path, save):
     save(tmp_path / "mpi3d_toy.npz", images=_numbered_images(n, (64, 64, 3)))
     data = load_mpi3d(tmp_path / "mpi3d_toy.npz", factor_sizes=MPI_SIZES)
     assert isinstance(data._images, np.memmap) == (save is np.savez)  # uncompressed files are memory-mapped
-    assert data.factor_names[0] == "object_color" and data.factor_names[-1] == "vertical_axis"
+    assert type(data).__name__ == "MPI3D" and data.factor_names[0] == "object_color" and data.factor_names[-1] == "vertical_axis"
     classes = _grid(MPI_SIZES)
     picks = np.random.default_rng(0).permutation(n)[:25]
     np.testing.assert_array_equal(_row_of(data.sample_observations_from_factors(classes[picks], None)), picks)
@@ -165,7 +166,7 @@ def test_smallnorb_files_are_written_as_tfds_reads_them(tmp_path):
 def test_smallnorb_indexes_images_by_factors_with_random_instance(tmp_path):
     _write_smallnorb(tmp_path)
     data = load_smallnorb(tmp_path)
-    assert data.factor_names == ("category", "elevation", "azimuth", "lighting")
+    assert type(data).__name__ == "SmallNORB" and data.factor_names == ("category", "elevation", "azimuth", "lighting")
     assert data.factor_sizes == (2, 2, 3, 2) and data.observation_shape == (64, 64, 1)
     rng = np.random.default_rng(0)
     factors = np.repeat(_grid(data.factor_sizes), 40, axis=0)
@@ -223,7 +224,7 @@ def _write_cars(folder, num_cars=2, size=16):
 def test_cars3d_indexes_images_by_factors(tmp_path):
     _write_cars(tmp_path)
     data = load_cars3d(tmp_path)
-    assert data.factor_names == ("elevation", "azimuth", "car") and data.factor_sizes == (4, 24, 2)
+    assert type(data).__name__ == "Cars3D" and data.factor_names == ("elevation", "azimuth", "car") and data.factor_sizes == (4, 24, 2)
     factors = _grid(data.factor_sizes)
     images = np.round(data.sample_observations_from_factors(factors, None) * 255).astype(int)
     assert images.shape == (192, 64, 64, 3)

@@ -1,6 +1,6 @@
 """Ground-truth data sets (known factors) and tf.data pipelines."""
 
-from tfbetavae.data.cars3d import load_cars3d
+from tfbetavae.data.cars3d import Cars3D, load_cars3d
 from tfbetavae.data.dsprites import (
     DSpritesArrays,
     ProceduralDSprites,
@@ -12,7 +12,7 @@ from tfbetavae.data.dsprites import (
 from tfbetavae.data.dsprites_variants import ColorDSprites, NoisyDSprites, ScreamDSprites
 from tfbetavae.data.ground_truth import GroundTruthData, check_images
 from tfbetavae.data.indexed import IndexedImages
-from tfbetavae.data.mpi3d import load_mpi3d
+from tfbetavae.data.mpi3d import MPI3D, load_mpi3d
 from tfbetavae.data.pipeline import (
     array_dataset,
     dataset_pipeline,
@@ -21,12 +21,16 @@ from tfbetavae.data.pipeline import (
     training_dataset,
 )
 from tfbetavae.data.registry import DATA_SETS, data_set
-from tfbetavae.data.shapes3d import load_shapes3d
-from tfbetavae.data.smallnorb import load_smallnorb
+from tfbetavae.data.shapes3d import Shapes3D, load_shapes3d
+from tfbetavae.data.smallnorb import SmallNORB, load_smallnorb
 from tfbetavae.data.tfds import tfds_dataset
 from tfbetavae.data.tfds_adapter import tfds_ground_truth
 
 __all__ = [
+    "SmallNORB",
+    "Shapes3D",
+    "MPI3D",
+    "Cars3D",
     "DATA_SETS",
     "ColorDSprites",
     "IndexedImages",

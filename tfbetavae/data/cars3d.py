@@ -21,7 +21,11 @@ FACTOR_NAMES = ("elevation", "azimuth", "car")
 FACTOR_SIZES = (4, 24, 183)
 
 
-def load_cars3d(folder: str | os.PathLike) -> IndexedImages:
+class Cars3D(IndexedImages):
+    """Cars3D images indexed by their three factors (what ``load_cars3d`` returns)."""
+
+
+def load_cars3d(folder: str | os.PathLike) -> Cars3D:
     """Cars3D from a folder of per-car ``.mat`` files (every ``*.mat`` in it is one car)."""
     import scipy.io
 
@@ -45,5 +49,5 @@ def load_cars3d(folder: str | os.PathLike) -> IndexedImages:
         views = np.transpose(im, (4, 3, 0, 1, 2))  # elevation, azimuth, H, W, C
         cars.append(resize_uint8(views.reshape(-1, *im.shape[:3])).reshape(4, 24, 64, 64, 3))
     images = np.stack(cars, axis=2).reshape(-1, 64, 64, 3)  # elevation, azimuth, car: mixed-radix order
-    return IndexedImages(images, FACTOR_NAMES, (4, 24, len(files)), source=str(folder))
+    return Cars3D(images, FACTOR_NAMES, (4, 24, len(files)), source=str(folder))
 

@@ -30,7 +30,11 @@ EARLY_FACTOR_SIZES = (4, 4, 2, 3, 3, 40, 40)  # the release disentanglement_lib 
 VARIANTS = ("toy", "realistic", "real")
 
 
-def load_mpi3d(path: str | os.PathLike, factor_sizes: Sequence[int] | None = None) -> IndexedImages:
+class MPI3D(IndexedImages):
+    """MPI3D images indexed by their seven factors (what ``load_mpi3d`` returns)."""
+
+
+def load_mpi3d(path: str | os.PathLike, factor_sizes: Sequence[int] | None = None) -> MPI3D:
     """MPI3D from one of its ``.npz`` files; ``factor_sizes`` only for a file cut to a smaller grid."""
     path = Path(path)
     if not path.is_file():
@@ -48,7 +52,7 @@ def load_mpi3d(path: str | os.PathLike, factor_sizes: Sequence[int] | None = Non
         factor_sizes = known[images.shape[0]]
     if len(factor_sizes) != 7:
         raise ValueError(f"factor_sizes must give the 7 MPI3D factors {list(FACTOR_NAMES)}, got {list(factor_sizes)}")
-    return IndexedImages(images, FACTOR_NAMES, factor_sizes, source=str(path))
+    return MPI3D(images, FACTOR_NAMES, factor_sizes, source=str(path))
 
 
 def _npz_array(path: Path, key: str) -> np.ndarray:

@@ -23,7 +23,11 @@ FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
 FILENAME = "3dshapes.h5"
 
 
-def load_shapes3d(path: str | os.PathLike, in_memory: bool | None = None) -> IndexedImages:
+class Shapes3D(IndexedImages):
+    """Shapes3D images indexed by their six factors (what ``load_shapes3d`` returns)."""
+
+
+def load_shapes3d(path: str | os.PathLike, in_memory: bool | None = None) -> Shapes3D:
     """Shapes3D from ``3dshapes.h5`` (or a folder holding it).
 
     ``in_memory=True`` loads all images (5.9 GB for the full file; no disk reads while training); ``False`` reads
@@ -62,4 +66,4 @@ def load_shapes3d(path: str | os.PathLike, in_memory: bool | None = None) -> Ind
         raise
     if in_memory:
         handle.close()
-    return IndexedImages(source, FACTOR_NAMES, sizes, source=str(path))
+    return Shapes3D(source, FACTOR_NAMES, sizes, source=str(path))

@@ -51,7 +51,11 @@ def read_binary_matrix(path: str | os.PathLike) -> np.ndarray:
     return np.frombuffer(raw, dtype, offset=8 + 4 * slots).reshape(dims)
 
 
-def load_smallnorb(folder: str | os.PathLike, instance_factor: bool = False) -> IndexedImages:
+class SmallNORB(IndexedImages):
+    """SmallNORB images indexed by their factors (what ``load_smallnorb`` returns)."""
+
+
+def load_smallnorb(folder: str | os.PathLike, instance_factor: bool = False) -> SmallNORB:
     """SmallNORB from a folder holding the six (unzipped) NYU files."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -80,7 +84,7 @@ def load_smallnorb(folder: str | os.PathLike, instance_factor: bool = False) -> 
     names = ("category", "instance", "elevation", "azimuth", "lighting")
     if instance_factor and len(feature) != int(np.prod(sizes)):
         raise ValueError(f"{folder}: {len(feature)} images for {int(np.prod(sizes))} combinations of {sizes}")
-    return IndexedImages(
+    return SmallNORB(
         np.concatenate(images), [names[i] for i in keep], [sizes[i] for i in keep], classes[:, keep], source=str(folder)
     )
 
