@@ -1,44 +1,65 @@
 """tfbetavae: β-VAE (Higgins et al. 2017) for TensorFlow/Keras 3, with TFP distributions.
 
-Every public name loads its module on first use (``tfbetavae.BetaVAE`` imports ``tfbetavae.model``,
-``tfbetavae.beta_vae_score`` imports ``tfbetavae.metrics``), so ``import tfbetavae`` and the command line's
-``--help`` do not import TensorFlow, and KerasTuner is only imported by those who tune.
+Everything loads on first use: a public name imports the module that defines it (``tfbetavae.BetaVAE`` imports
+``tfbetavae.model``), and a subpackage or module is imported when it is first named (``tfbetavae.metrics.evaluate``
+after ``import tfbetavae`` alone). So ``import tfbetavae`` and the command line's ``--help`` do not import
+TensorFlow, and KerasTuner is only imported by those who tune. ``dir(tfbetavae)`` lists both kinds.
 """
-
-import importlib
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "tfbetavae.data": ("DSpritesArrays", "GroundTruthData", "ProceduralDSprites", "dsprites", "training_dataset"),
-    "tfbetavae.model": ("BetaVAE",),
-    "tfbetavae.networks": ("Decoder", "Encoder"),
-    "tfbetavae.training": ("compile_model", "load_model", "make_deterministic", "make_strategy", "train"),
-    "tfbetavae.loading": ("load",),
-    "tfbetavae.metrics": (
-        "beta_vae_batches", "beta_vae_score", "factor_vae_score", "mig", "dci", "sap", "evaluate",
-        "DisentanglementCallback",
-    ),
-    "tfbetavae.export": ("export_saved_model", "load_exported"),
-    "tfbetavae.viz": ("save_traversal", "save_reconstructions", "traversal_grid", "TraversalCallback"),
-    "tfbetavae.tuning": ("BetaVAEHyperModel", "search"),
-    "tfbetavae.studies": ("study",),
-    "tfbetavae.reference": ("load_reference", "reference_models"),
-    "tfbetavae.objectives": ("BetaTCVAE", "FactorVAE"),
+# The top-level names, by the module that defines them. A new name is one entry on its module's line.
+_NAMES_BY_MODULE = {
+    "data": ("DSpritesArrays", "GroundTruthData", "ProceduralDSprites", "dsprites", "training_dataset"),
+    "model": ("BetaVAE",),
+    "networks": ("Decoder", "Encoder"),
+    "training": ("compile_model", "load_model", "make_deterministic", "make_strategy", "train"),
+    "loading": ("load",),
+    "metrics": ("beta_vae_batches", "beta_vae_score", "factor_vae_score", "mig", "dci", "sap", "evaluate",
+                "DisentanglementCallback"),
+    "export": ("export_saved_model", "load_exported"),
+    "viz": ("save_traversal", "save_reconstructions", "traversal_grid", "TraversalCallback"),
+    "tuning": ("BetaVAEHyperModel", "search"),
+    "studies": ("study",),
+    "reference": ("load_reference", "reference_models"),
+    "objectives": ("BetaTCVAE", "FactorVAE"),
 }
-_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
 
 
-def __getattr__(name: str):
-    if name in _LAZY_NAMES:
-        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module 'tfbetavae' has no attribute {name!r}")
+def _lazy_attributes(package: str, names: dict[str, str] | None = None) -> tuple:
+    """The module ``__getattr__`` and ``__dir__`` of ``package``, which load on first access.
+
+    ``names`` maps an attribute to the submodule (relative to ``package``) that defines it. Any other public
+    attribute that names a submodule or subpackage of ``package`` (found by the import system, so none is ever
+    left off a list) imports it. ``__dir__`` adds both to the package's own names. A subpackage opts in with
+    ``__getattr__, __dir__ = _lazy_attributes(__name__)``.
+    """
+    import importlib
+    import importlib.util
+    import pkgutil
+    import sys
+
+    names = dict(names or {})
+
+    def __getattr__(name: str):
+        module = sys.modules[package]
+        if name in names:
+            value = getattr(importlib.import_module(f"{package}.{names[name]}"), name)
+            setattr(module, name, value)  # later look-ups skip this function
+            return value
+        public = name.isidentifier() and not name.startswith("_")
+        if public and importlib.util.find_spec(f"{package}.{name}") is not None:
+            return importlib.import_module(f"{package}.{name}")  # the import binds it on the package
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        module = sys.modules[package]
+        submodules = (info.name for info in pkgutil.iter_modules(module.__path__) if not info.name.startswith("_"))
+        return sorted({*vars(module), *names, *submodules})
+
+    return __getattr__, __dir__
 
 
-__all__ = [*_LAZY_NAMES]
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY_NAMES})
+_MODULE_OF = {name: module for module, names in _NAMES_BY_MODULE.items() for name in names}
+__getattr__, __dir__ = _lazy_attributes(__name__, _MODULE_OF)
+__all__ = [*_MODULE_OF]

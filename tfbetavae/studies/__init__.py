@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tfbetavae import _lazy_attributes
 from tfbetavae.studies.runner import (
     DEFAULT_SCORES,
     FAST_SIZES,
@@ -49,6 +50,7 @@ __all__ = [
     "report",
     "study",
 ]
+__getattr__, __dir__ = _lazy_attributes(__name__)  # tfbetavae.studies.reporting etc. on first use
 
 
 def _steps(steps: int | None, eval_steps: Sequence[int] | int | None) -> list[int]:
