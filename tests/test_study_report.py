@@ -1,11 +1,21 @@
 """The study report: summary numbers, honest rank-test statements, partial studies, the --fast banner,
-pictures and bad input. Synthetic result rows only, no training."""
+pictures and bad input; the committed studies redraw from their results.json. No training."""
+
+import json
+import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tfbetavae import studies
+from tfbetavae.cli import main
 from tfbetavae.studies import reporting as report
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED_STUDIES = ("paper_study", "defaults_study")  # docs/<name>/: results.json and its report, no run folders
 
 SETTINGS = {"capacity": None, "gamma": None, "capacity_steps": None, "learning_rate": 1e-4, "latent_dim": 10,
             "precision": "float32"}
@@ -188,3 +198,54 @@ def test_p_values_are_printed_on_the_right_side_of_the_level():
     assert report._format_p(0.0499, 0.05) == "0.0499"  # never "0.05" for a claim made at p < 0.05
     assert report._format_p(0.1, 0.05) == "0.10"
     assert report._format_p(0.0286, 0.05) == "0.029"
+
+
+# ------------------------------------------------------------------------------ redrawn from results.json
+
+
+@pytest.mark.parametrize("name", COMMITTED_STUDIES)
+def test_a_committed_study_redraws_from_its_results_json(name, tmp_path, capsys):
+    """``tfbetavae study --report`` on a copy of results.json alone (what the repository holds of a study, its run
+    folders absent) writes the summary.md committed beside it, and its pictures, and says where they came from."""
+    committed = ROOT / "docs" / name
+    copy = tmp_path / name
+    copy.mkdir()
+    shutil.copy(committed / "results.json", copy)
+    rows = json.loads((committed / "results.json").read_text())
+    assert main(["study", "--report", str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if "results.json" in line] == [
+        f"{copy}: no run folders; redrawing the report from results.json ({len(rows)} result rows)"
+    ]
+    summary = (copy / "summary.md").read_text(encoding="utf-8")
+    assert summary == (committed / "summary.md").read_text(encoding="utf-8")
+    assert (copy / "results.json").read_bytes() == (committed / "results.json").read_bytes()  # left as it was
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", summary)
+    assert pictures
+    for picture in pictures:
+        _check_png(copy / picture)
+        with Image.open(copy / picture) as redrawn, Image.open(committed / picture) as kept:
+            assert redrawn.size == kept.size, picture
+
+
+def test_report_reads_results_json_only_without_run_folders(tmp_path, capsys):
+    rows = grid({1.0: [0.1, 0.2], 4.0: [0.3, 0.4]}, reconstruction=100.0)
+    (tmp_path / "results.json").write_text(json.dumps(rows))
+    assert studies.report(tmp_path, verbose=False) == rows
+    assert capsys.readouterr().out == ""
+    assert (tmp_path / "summary.md").exists() and not (tmp_path / "results.csv").exists()
+
+    (tmp_path / "results.json").write_text("[{")
+    with pytest.raises(ValueError, match=r"results.json: not a results file \(invalid JSON"):
+        studies.report(tmp_path)
+    (tmp_path / "results.json").write_text('{"rows": []}')
+    with pytest.raises(ValueError, match="results.json: not a results file .expected a list of result rows"):
+        studies.report(tmp_path)
+    (tmp_path / "results.json").write_text("[]")
+    with pytest.raises(ValueError, match="no results yet"):
+        studies.report(tmp_path)
+    # With run folders present, they are the results (a study in progress), never results.json.
+    (tmp_path / "results.json").write_text(json.dumps(rows))
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(FileNotFoundError, match="study.json missing"):
+        studies.report(tmp_path)

@@ -2,6 +2,7 @@
 
     tfbetavae study studies/betas --betas 1,4,8 --seeds 0,1,2 --eval-steps 2500,5000,10000 --workers 2
     tfbetavae study --report studies/betas      # redraw table and pictures of a finished or partial study
+    tfbetavae study --report docs/paper_study   # a study without its run folders: redrawn from results.json
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ def add_parser(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("dir", nargs="?", default=None, help="study folder (re-running with it resumes)")
-    parser.add_argument("--report", metavar="DIR", default=None, help="only redraw the table and pictures of DIR")
+    parser.add_argument(
+        "--report", metavar="DIR", default=None,
+        help="only redraw the table and pictures of DIR (from DIR/results.json when its run folders are absent)",
+    )
     grid = parser.add_argument_group("grid")
     grid.add_argument("--betas", default="1,4", help="β values (beta-vae, beta-tcvae), e.g. 1,4,8")
     grid.add_argument("--objective", default="beta-vae", help=f"one or more of {','.join(OBJECTIVES)}")

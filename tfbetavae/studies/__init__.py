@@ -3,7 +3,7 @@
 ``study(...)`` runs a grid of settings × seeds, each a resumable training run scored at several steps, on
 KerasTuner's grid oracle (so chief/worker processes share it), and writes ``results.json``/``results.csv``, a
 Markdown summary and pictures into the study folder. ``report(folder)`` redraws them from a finished or partial
-study. See docs/studies.md.
+study, or from its ``results.json`` alone when the run folders are absent. See docs/studies.md.
 """
 
 from __future__ import annotations
@@ -168,16 +168,23 @@ def _resolved_precision(name: str) -> str:
 
 def report(directory: str | os.PathLike, level: float = 0.05, verbose: bool = True) -> list[dict]:
     """Writes ``results.json``/``.csv``, ``summary.md`` and the pictures of a finished or partial study, prints the
-    summary, and returns the rows."""
-    from tfbetavae.studies.reporting import format_summary, summarize, write_report
+    summary, and returns the rows. A study folder without its run folders (``runs/``), as committed or shared,
+    is redrawn from its ``results.json``, which is left as it is; a line says so."""
+    from tfbetavae.studies.reporting import format_summary, load_results, summarize, write_report
 
     study_dir = Path(directory)
-    rows = collect_results(study_dir)
-    if not rows:
-        raise ValueError(f"{study_dir}: no results yet (no run has reached its first evaluation step)")
-    write_results(study_dir, rows)
+    if not (study_dir / "runs").is_dir() and (study_dir / "results.json").is_file():
+        rows = load_results(study_dir / "results.json")
+        if verbose:
+            print(f"{study_dir}: no run folders; redrawing the report from results.json ({len(rows)} result rows)")
+        written = []
+    else:
+        rows = collect_results(study_dir)
+        if not rows:
+            raise ValueError(f"{study_dir}: no results yet (no run has reached its first evaluation step)")
+        written = list(write_results(study_dir, rows))
     paths = write_report(rows, study_dir, level=level)
     if verbose:
         print(format_summary(summarize(rows)))
-        print("Written: " + ", ".join(str(p) for p in [study_dir / "results.csv", *paths.values()]))
+        print("Written: " + ", ".join(str(p) for p in [*written, *paths.values()]))
     return rows

@@ -12,6 +12,7 @@ Input: the result rows a study writes to ``results.json``, one dict per (run, ev
 ``SCORE_INFO`` only gives the known ones a readable label and a direction.
 
 Functions:
+    load_results            the rows of a study's results.json (a study redraws from it when its runs are gone)
     available_scores        the score columns present in the rows
     summarize               per setting: step used, seeds, median / min / max of each score
     format_summary          that summary as a plain-text or Markdown table
@@ -24,6 +25,7 @@ Functions:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -39,6 +41,7 @@ __all__ = [
     "available_scores",
     "compare",
     "format_summary",
+    "load_results",
     "plot_curves",
     "plot_scores_vs_setting",
     "plot_tradeoff",
@@ -117,6 +120,25 @@ def _check_rows(rows: Sequence[Mapping]) -> list[dict]:
         clean.setdefault("cell", f"{clean['setting']} seed={seed}")
         latest[(clean["setting"], seed, step)] = clean
     return list(latest.values())
+
+
+def load_results(path: str | os.PathLike) -> list[dict]:
+    """The result rows a study wrote to ``results.json`` (``path`` is the file or its study folder).
+
+    They are all a report needs: ``tfbetavae.studies.report`` redraws from them when the run folders are absent
+    (a study committed or shared without its runs)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not a results file (invalid JSON: {error})") from None
+    if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
+        raise ValueError(f"{path}: not a results file (expected a list of result rows, one dict each)")
+    return rows
 
 
 def available_scores(rows: Sequence[Mapping]) -> list[str]:
