@@ -9,7 +9,8 @@ Section ``fit`` times, for each precision (float32, bfloat16), the bare ``tf.fun
 ``model.fit`` over a ``tf.data`` pipeline of ready batches (once with ``steps_per_execution`` 1, once with
 ``--steps-per-execution``), against PyTorch's best of float32 / bf16 autocast × NCHW / channels-last. Section
 ``independent`` runs whole training processes side by side: one process with 2 intra-op threads against two
-processes with 1 thread each (what a study of independent runs can do with two cores).
+processes with 1 thread each (what a study of independent runs can do with two cores). Section ``tune`` times
+the scoring share of a default ``tfbetavae tune`` trial (1,000 steps, β-VAE score at the tuner's sizes).
 
 Every throughput is the median over repetitions after a warm-up; the repetitions of the things that are
 compared with each other (TF modes, PyTorch, the matmul peak) are interleaved round by round, so that a
@@ -55,6 +56,7 @@ TARGETS = {
 # Targets that are upper bounds: the value must not exceed them.
 CEILINGS = {
     "study_scoring_share_3_evaluations": 0.20,
+    "tune_scoring_share_default_trial": 0.20,
     "paper_study_minutes": 45.0,
 }
 
@@ -80,6 +82,7 @@ FULL = {
     "study_steps": 500,
     "study_grid_steps": 250,
     "study_rounds": 1,
+    "tune_steps": 300,
 }
 QUICK = {
     "rounds": 2,
@@ -106,8 +109,10 @@ QUICK = {
         "beta_vae": {"num_train": 4, "num_eval": 2}, "beta_vae_paper": {"num_train": 4, "num_eval": 2},
         "mig": {"num_train": 100}, "dci": {"num_train": 40, "num_test": 20},
     },
+    "tune_steps": 4,
+    "tune_sizes": {"num_train": 4, "num_eval": 2},
 }
-SECTIONS = ("training", "fit", "independent", "study", "data", "metric", "serving")
+SECTIONS = ("training", "fit", "independent", "study", "tune", "data", "metric", "serving")
 PRECISIONS = ("float32", "bfloat16")
 DEFAULT_STEPS_PER_EXECUTION = 16
 MODES = ("eager", "tf_function", "xla")
@@ -700,6 +705,53 @@ def bench_study(cfg: dict, cores: int, log) -> dict:
     serial_hours = 9 * (per_10k + 3 * metric_seconds) / 3600
     result["paper_study_hours_estimate"] = round(serial_hours / result["workers_vs_threads"], 2)
     return result
+
+
+# ----------------------------------------------------------------------------------------------- tuning
+def bench_tune(cfg: dict, log) -> dict:
+    """What scoring costs in a default ``tfbetavae tune`` trial, measured as the study section measures a study's.
+
+    A trial of the default hypermodel (β-VAE score at the tuner's sizes, ``TUNING_SIZES``, plus the held-out
+    reconstruction and KL) trains ``tune_steps`` steps, then is scored the way a trial is scored
+    (``BetaVAEHyperModel.evaluate_model``); the share is extrapolated to the default trial's 1,000 steps. The share
+    at the paper's sizes (10,000 + 5,000 points) is estimated from the same seconds per scored image.
+    """
+    import keras_tuner as kt
+
+    from tfbetavae.data import ProceduralDSprites
+    from tfbetavae.training import train
+    from tfbetavae.tuning import BetaVAEHyperModel
+    from tfbetavae.tuning.sizes import scored_images, sizes_in_effect
+
+    data = ProceduralDSprites()
+    hypermodel = BetaVAEHyperModel(data, metric_kwargs=cfg.get("tune_sizes"))
+    paper = BetaVAEHyperModel(data, paper_sizes=True)
+    model = hypermodel.build(kt.HyperParameters())
+    train(model, data, steps=2, verbose=0)  # tracing and pipeline start-up
+    steps = cfg["tune_steps"]
+    start = time.perf_counter()
+    train(model, data, steps=steps, seed=1, verbose=0)
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()  # scored once, tracing included: every trial builds (and traces) a new model
+    hypermodel.evaluate_model(model, data)
+    score_seconds = time.perf_counter() - start
+    log(f"  tune trial scoring share measured, load {load()}")
+
+    def images(which) -> int:
+        return which.num_eval_images + scored_images(which.metric, sizes_in_effect(which.metric, which.metric_kwargs))
+
+    per_trial = train_seconds / steps * hypermodel.steps
+    paper_seconds = score_seconds / images(hypermodel) * images(paper)
+    return {
+        "metric": hypermodel.metric,
+        "sizes": sizes_in_effect(hypermodel.metric, hypermodel.metric_kwargs),
+        "trial_steps": hypermodel.steps,
+        "seconds_per_step": round(train_seconds / steps, 5),
+        "seconds_per_scoring": round(score_seconds, 2),
+        "share_default_trial": round(score_seconds / (score_seconds + per_trial), 4),
+        "paper_sizes_seconds_estimate": round(paper_seconds, 1),
+        "paper_sizes_share_estimate": round(paper_seconds / (paper_seconds + per_trial), 4),
+    }
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -1347,6 +1399,7 @@ def targets(results: dict) -> dict:
         "study_scoring_share_3_evaluations": study.get("share_scored_3x_per_10k"),
         "paper_study_minutes": None if "paper_study_hours_estimate" not in study else study["paper_study_hours_estimate"] * 60,
     }
+    ceilings["tune_scoring_share_default_trial"] = results.get("tune", {}).get("share_default_trial")
     for name, value in ceilings.items():
         if value is not None:
             checks[name] = {"value": value, "target": CEILINGS[name], "met": bool(value <= CEILINGS[name])}
@@ -1410,6 +1463,16 @@ def table(results: dict) -> str:
         rows.append(
             f"| 3 β × 3 seeds × 10,000 steps, scored 3 times (estimate from the parts) | "
             f"{study['paper_study_hours_estimate'] * 60:.0f} min | target | ≤ 45 min |"
+        )
+    tune = results.get("tune")
+    if tune:
+        sizes = " + ".join(str(v) for v in tune["sizes"].values())
+        rows.append(
+            f"| tune scoring share ({tune['metric']} on {sizes} points, the tuner's sizes), default trial | "
+            f"{tune['share_default_trial'] * 100:.1f} % of a {tune['trial_steps']:,}-step trial "
+            f"({tune['seconds_per_scoring']:.0f} s) | the paper's sizes (estimate) "
+            f"{tune['paper_sizes_share_estimate'] * 100:.0f} % ({tune['paper_sizes_seconds_estimate']:.0f} s) | "
+            f"target < 20 % |"
         )
     data = results.get("data")
     if data:
@@ -1593,6 +1656,9 @@ def main(argv=None) -> dict:
     if "study" in sections:
         log(f"study cost (scoring share; 1 x {threads} threads vs {threads} workers x 1), load {load()}")
         results["study"] = bench_study(cfg, threads, log)
+    if "tune" in sections:
+        log(f"tune trial cost (scoring share at the tuner's sizes), load {load()}")
+        results["tune"] = bench_tune(cfg, log)
     if "data" in sections:
         log(f"data pipeline, load {load()}")
         results["data"] = bench_data(cfg, consumption)

@@ -38,7 +38,8 @@ def test_quick_run_writes_every_section(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| training, tf_function" in done.stdout
     results = json.loads(out.read_text())
-    for section in ("machine", "training", "fit", "independent", "study", "peak", "data", "metric", "serving", "targets"):
+    for section in ("machine", "training", "fit", "independent", "study", "tune", "peak", "data", "metric", "serving",
+                    "targets"):
         assert section in results, section
     assert results["quick"] is True
     assert results["machine"]["cpu_count"] >= 1 and "load_before" in results["machine"]
@@ -84,6 +85,7 @@ def test_quick_run_writes_every_section(tmp_path):
     assert _positive(study["workers_vs_threads"]) and _positive(study["paper_study_hours_estimate"])
     assert all(len(walls) == 1 and _positive(walls[0]) for walls in study["wall_seconds"].values())
     assert "| study scoring share" in done.stdout and "| study wall time" in done.stdout
+    assert 0 < results["tune"]["share_default_trial"] < 1 and "| tune scoring share" in done.stdout
 
     peak = results["peak"]
     for key in ("numpy_gflops", "tf_gflops", "peak_gflops", "achieved_gflops", "share_of_peak"):
@@ -104,6 +106,25 @@ def test_quick_run_writes_every_section(tmp_path):
         assert _positive(serving[caller][f"images_per_s_batch_{serving['batch_throughput']}"])
     for name, check in results["targets"].items():
         assert set(check) == {"value", "target", "met"}, name
+
+
+def test_tune_section_measures_a_default_trials_scoring_share(bench):
+    """The tune row: a default trial's scoring (β-VAE score at the tuner's sizes) against its 1,000 steps."""
+    from tfbetavae.tuning import TUNING_SIZES
+
+    tune = bench.bench_tune(bench.QUICK, lambda message: None)
+    assert tune["metric"] == "beta_vae" and tune["trial_steps"] == 1000
+    assert tune["sizes"] == {**TUNING_SIZES["beta_vae"], **bench.QUICK["tune_sizes"]}
+    assert _positive(tune["seconds_per_step"]) and _positive(tune["seconds_per_scoring"])
+    assert 0 < tune["share_default_trial"] < tune["paper_sizes_share_estimate"] < 1
+    results = {"machine": {"cpu_count": 2, "processor": "x", "load_before": 1, "load_after": 1,
+                           "tf_intra_op_threads": 2, "tf_inter_op_threads": 2}, "tune": tune}
+    results["targets"] = bench.targets(results)
+    check = results["targets"]["tune_scoring_share_default_trial"]
+    assert check["value"] == tune["share_default_trial"] and check["target"] == 0.20
+    text = bench.table(results)
+    assert "| tune scoring share (beta_vae on 4 + 2 points, the tuner's sizes), default trial |" in text
+    assert "target tune_scoring_share_default_trial" in text and "≤ 0.2" in text
 
 
 def test_fit_rows_and_paired_ratios(bench):

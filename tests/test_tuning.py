@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,6 +24,8 @@ from tfbetavae.model import BetaVAE
 from tfbetavae.tuning import (
     BetaVAEHyperModel,
     constrained_score,
+    export_best,
+    exported_version,
     format_table,
     plot_tradeoff,
     results_table,
@@ -70,6 +73,29 @@ def test_tiny_search_records_best_trial_and_its_beta(tmp_path, sprites):
     assert "beta" in table and "reconstruction" in table and "active dims" in table and "*" in table
     assert plot_tradeoff(rows, tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
 
+    # The winner is exported once: the same best trial again is the same version, unless asked for a new one.
+    first = export_best(tuner, tmp_path / "exported")
+    assert first == tmp_path / "exported" / "1" and exported_version(tuner, tmp_path / "exported") == first
+    assert export_best(tuner, tmp_path / "exported") == first
+    assert export_best(tuner, tmp_path / "exported", only_if_changed=False) == tmp_path / "exported" / "2"
+    assert exported_version(tuner, tmp_path / "elsewhere") is None
+
+
+def test_a_new_best_trial_is_exported_as_a_new_version(tmp_path, sprites):
+    def run(trials):
+        return search(sprites, tmp_path, "grow", max_trials=trials, steps=1, objective=planted_score,
+                      betas=[1, 4, 16], **TINY)
+
+    tuner = run(1)
+    assert [row["beta"] for row in results_table(tuner)] == [1.0]  # the oracle's first draw (seeded)
+    assert export_best(tuner, tmp_path / "exported").name == "1"
+    tuner = run(3)  # resumed with more trials: β = 4 wins the planted objective now
+    assert tuner.oracle.get_best_trials(1)[0].hyperparameters.get("beta") == 4.0
+    assert exported_version(tuner, tmp_path / "exported") is None
+    second = export_best(tuner, tmp_path / "exported")
+    assert second.name == "2" and json.loads((second / "model_card.json").read_text())["model"]["beta"] == 4.0
+    assert export_best(run(3), tmp_path / "exported") == second  # and a rerun of the finished search adds nothing
+
 
 def test_hyperband_passes_epochs_and_continues_from_parent_weights(tmp_path, sprites):
     tuner = search(sprites, tmp_path, "hb", tuner="hyperband", max_trials=3, steps=4, max_epochs=2, factor=2,
@@ -79,7 +105,7 @@ def test_hyperband_passes_epochs_and_continues_from_parent_weights(tmp_path, spr
     first_round, continued = rows[:2], rows[2]
     assert [row["steps"] for row in first_round] == [2, 2]  # 1 epoch of ceil(4 / 2) steps
     parent = max(first_round, key=lambda row: row["score"])
-    assert continued["parent"] == parent["trial_id"] and continued["beta"] == parent["beta"]
+    assert continued["parent"] == parent["trial"] and continued["beta"] == parent["beta"]  # numbered from 1
     assert continued["steps"] == 4  # epochs 1 -> 2 on top of the parent's weights (step counter 2)
     model = tuner.load_model(tuner.oracle.get_trial(continued["trial_id"]))
     assert int(model.optimizer.iterations.numpy()) == 4  # Adam's state came along too
@@ -211,6 +237,7 @@ def test_chief_and_two_workers_on_loopback(tmp_path):
     finally:
         _stop(processes.values())
     rows = json.loads(results.read_text())  # written by the chief from its oracle
+    assert "So Far" not in (tmp_path / "chief.out").read_text()  # KerasTuner's per-trial display stays off
     assert len(rows) == 4 and all(row["status"] == "COMPLETED" for row in rows)
     events = _log_lines(log)
     done = Counter(beta for event, beta, _ in events if event == "done")
@@ -221,25 +248,94 @@ def test_chief_and_two_workers_on_loopback(tmp_path):
 
 
 # --------------------------------------------------------------------------- CLI
-def test_cli_prints_table_writes_plot_and_exports_best(tmp_path, capsys):
+def test_cli_prints_progress_table_writes_plot_and_exports_best(tmp_path, capsys):
     folder, export = tmp_path / "tuning" / "cli", tmp_path / "exported"
-    code = main([
+    command = [
         "tune", "--data", "dsprites", "--betas", "1,4", "--trials", "2", "--steps", "3", "--dir", str(folder),
         "--objective", "mig", "--num-train", "40", "--latent-dim", "2", "--batch-size", "8", "--eval-images", "32",
-        "--export-dir", str(export), "--quiet",
-    ])
-    out = capsys.readouterr().out
-    assert code == 0, out
+        "--export-dir", str(export),
+    ]
+    assert main(command) == 0
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err
     for column in ("beta", "score", "reconstruction", "KL", "active dims"):
         assert column in out
-    assert (folder / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
+    assert "scored mig on 40 points (sizes given)" in out
+    # Its own lines, not KerasTuner's tables; trials counted from 1 in the lines and in the table alike.
+    assert "Best Value So Far" not in out + err and "Running Trial" not in out + err
+    assert "each scored with mig on 40 points" in err
     rows = json.loads((folder / "results.json").read_text())
-    assert sorted(row["beta"] for row in rows) == [1.0, 4.0]
+    assert sorted(row["beta"] for row in rows) == [1.0, 4.0] and [row["trial"] for row in rows] == [1, 2]
+    for row in rows:
+        assert f"trial {row['trial']}/2: β={row['beta']:g} seed 0, step 3/3, mig {row['score']:.3f}" in err
+        assert re.search(rf"^trial {row['trial']}/2: .*scoring mig on 40 points .*\d+ s left", err, re.MULTILINE)
+        assert re.search(rf"^\s*{row['trial']}( \*)?\s+{row['beta']:g}\s", out, re.MULTILINE), out
+    assert (folder / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
     card = json.loads((export / "1" / "model_card.json").read_text())
     best = max(rows, key=lambda row: row["objective"])
     assert card["model"]["beta"] == best["beta"] and card["scores"]["mig"] == pytest.approx(best["score"])
     assert card["training"]["trial_id"] == best["trial_id"] and card["training"]["data"] == "dsprites"
+    assert card["training"]["trial"] == best["trial"] and card["training"]["metric_sizes"] == {"num_train": 40}
     assert (export / "1" / "saved_model.pb").exists()
+
+    # A rerun of the finished search trains nothing and writes no new version of the unchanged best model.
+    assert main(command) == 0
+    captured = capsys.readouterr()
+    assert "(2 done before: resuming)" in captured.err and "trained in" not in captured.err
+    assert f"unchanged: already exported as {export / '1'}" in captured.out
+    assert sorted(p.name for p in export.iterdir()) == ["1"]
+
+
+@pytest.mark.slow
+def test_cli_scores_at_the_tuners_sizes_and_exports_under_its_own_folder(tmp_path, capsys, monkeypatch, sprites):
+    """The default objective (β-VAE score) at the default sizes: the trial's score is the β-VAE score at
+    TUNING_SIZES, the output says so, and the winner lands in DIR/exported, never in exported_models/."""
+    from tfbetavae.tuning import TUNING_SIZES
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["tune", "--betas", "4", "--trials", "1", "--steps", "2", "--dir", "tuning/first", "--latent-dim", "2",
+                 "--batch-size", "8", "--eval-images", "32"]) == 0
+    captured = capsys.readouterr()
+    sizes = TUNING_SIZES["beta_vae"]
+    told = f"beta_vae on {sizes['num_train']} + {sizes['num_eval']} points (the tuner's sizes)"
+    assert told in captured.out and told in captured.err and "--paper-sizes" in captured.err
+    assert not (tmp_path / "exported_models").exists()
+    card = json.loads((tmp_path / "tuning" / "first" / "exported" / "1" / "model_card.json").read_text())
+    assert card["training"]["metric_sizes"] == sizes and card["training"]["paper_sizes"] is False
+    from tfbetavae import load
+    from tfbetavae.metrics import evaluate
+
+    model = load(tmp_path / "tuning" / "first" / "exported" / "1" / "model.keras")
+    again = evaluate(model, sprites, ["beta_vae"], seed=1, progress=False, **sizes)
+    assert again["beta_vae_eval_accuracy"] == pytest.approx(card["scores"]["score"])
+
+
+def test_metric_sizes_default_to_the_tuners_and_paper_sizes_are_one_argument_away(sprites):
+    import inspect
+
+    from tfbetavae.metrics import beta_vae_score
+    from tfbetavae.tuning import TUNING_SIZES
+    from tfbetavae.tuning.sizes import describe_sizes, sizes_in_effect
+
+    def effective(**kwargs):
+        hypermodel = BetaVAEHyperModel(sprites, steps=1, **kwargs)
+        return sizes_in_effect(hypermodel.metric, hypermodel.metric_kwargs)
+
+    defaults = inspect.signature(beta_vae_score).parameters
+    assert effective() == TUNING_SIZES["beta_vae"]
+    assert effective(paper_sizes=True) == {"num_train": defaults["num_train"].default,
+                                           "num_eval": defaults["num_eval"].default}
+    assert effective(metric_kwargs={"num_train": 7}) == {**TUNING_SIZES["beta_vae"], "num_train": 7}
+    assert effective(objective="mig") == TUNING_SIZES["mig"]
+    assert effective(objective="dci", paper_sizes=True) == {"num_train": 10000, "num_test": 5000}
+    # The sizes are part of the search's identity: a folder scored at other sizes is another search.
+    assert BetaVAEHyperModel(sprites, steps=1).settings() != BetaVAEHyperModel(sprites, steps=1, paper_sizes=True).settings()
+    assert describe_sizes("beta_vae", {"num_train": 10000, "num_eval": 5000}, True) == (
+        "beta_vae on 10000 + 5000 points (the paper's sizes)"
+    )
+    assert describe_sizes("factor_vae", TUNING_SIZES["factor_vae"], False).endswith(
+        "variances on 5000 (the tuner's sizes)"
+    )
 
 
 # --------------------------------------------------------------------------- clear errors

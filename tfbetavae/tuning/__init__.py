@@ -4,7 +4,8 @@
   ``constrained_score`` and the tables of result keys;
 * ``search``: ``search`` (random, Bayesian or Hyperband; resume; chief/worker) and the pieces another runner over
   KerasTuner reuses: ``serve_oracle``, ``is_chief``/``is_worker``, ``check_settings``, ``forget_finished_retries``;
-* ``results``: ``results_table``, ``format_table``, ``plot_tradeoff``, ``export_best``.
+* ``results``: ``results_table``, ``format_table``, ``plot_tradeoff``, ``export_best``, ``exported_version``;
+* ``sizes``: ``TUNING_SIZES`` (what a trial scores on unless ``paper_sizes=True``) and what scoring costs.
 
 Every name is importable from ``tfbetavae.tuning`` as before the split. ``tfbetavae.tuning.search`` is the
 function (as before); reach the module with ``from tfbetavae.tuning.search import ...`` or ``sys.modules``.
@@ -21,10 +22,18 @@ from tfbetavae.tuning.hypermodel import (
     ScoreFunction,
     constrained_score,
 )
-from tfbetavae.tuning.results import export_best, format_number, format_table, plot_tradeoff, results_table
+from tfbetavae.tuning.results import (
+    export_best,
+    exported_version,
+    format_number,
+    format_table,
+    plot_tradeoff,
+    results_table,
+)
 from tfbetavae.tuning.search import (
     SETTINGS_FILE,
     TUNERS,
+    TrialReporter,
     check_settings,
     forget_finished_retries,
     is_chief,
@@ -32,7 +41,9 @@ from tfbetavae.tuning.search import (
     search,
     serve_oracle,
     settings_path,
+    trial_number,
 )
+from tfbetavae.tuning.sizes import TUNING_SIZES
 
 __all__ = [
     "COMMON_KEYS",
@@ -43,11 +54,14 @@ __all__ = [
     "PRIMARY_KEYS",
     "SETTINGS_FILE",
     "TUNERS",
+    "TUNING_SIZES",
     "BetaVAEHyperModel",
+    "TrialReporter",
     "ScoreFunction",
     "check_settings",
     "constrained_score",
     "export_best",
+    "exported_version",
     "forget_finished_retries",
     "format_number",
     "format_table",
@@ -58,4 +72,5 @@ __all__ = [
     "search",
     "serve_oracle",
     "settings_path",
+    "trial_number",
 ]

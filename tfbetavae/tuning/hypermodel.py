@@ -104,7 +104,9 @@ class BetaVAEHyperModel(kt.HyperModel):
     * with ``max_reconstruction=X`` the objective becomes ``constrained_score`` (see ``constrained_score``).
 
     ``metric`` picks the registry metric whose keys are reported when the objective is not itself a metric key
-    (default ``"beta_vae"``); ``metric_kwargs`` go to ``tfbetavae.metrics.evaluate`` (e.g. ``num_train=500``).
+    (default ``"beta_vae"``); ``metric_kwargs`` go to ``tfbetavae.metrics.evaluate`` (e.g. ``num_train=500``), over
+    the tuner's sizes (``tfbetavae.tuning.sizes.TUNING_SIZES``), or over the metrics' own (the papers') sizes with
+    ``paper_sizes=True``.
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class BetaVAEHyperModel(kt.HyperModel):
         objective: str | ScoreFunction | kt.Objective = "beta_vae",
         metric: str | None = None,
         metric_kwargs: Mapping[str, Any] | None = None,
+        paper_sizes: bool = False,
         max_reconstruction: float | None = None,
         batch_size: int = 64,
         steps_per_epoch: int | None = None,
@@ -197,7 +200,11 @@ class BetaVAEHyperModel(kt.HyperModel):
         elif objective_name == CONSTRAINED_KEY:
             raise ValueError("the objective 'constrained_score' needs max_reconstruction")
         self.objective = kt.Objective(objective_name, direction)
-        self.metric_kwargs = {"progress": False, **dict(metric_kwargs or {})}
+        from tfbetavae.tuning.sizes import TUNING_SIZES
+
+        self.paper_sizes = bool(paper_sizes)
+        sizes = {} if self.paper_sizes or self.metric is None else TUNING_SIZES.get(self.metric, {})
+        self.metric_kwargs = {"progress": False, **sizes, **dict(metric_kwargs or {})}
         if self.metric is not None:
             from tfbetavae.metrics.evaluation import route_kwargs
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import keras_tuner as kt
 import numpy as np
 
-from tfbetavae.tuning.search import is_worker
+from tfbetavae.tuning.search import is_worker, trial_number
 
-__all__ = ["export_best", "format_number", "format_table", "plot_tradeoff", "results_table"]
+__all__ = ["export_best", "exported_version", "format_number", "format_table", "plot_tradeoff", "results_table"]
 
 
 def _metric_value(trial, name: str):
@@ -26,9 +26,10 @@ def _metric_value(trial, name: str):
 def results_table(tuner: kt.Tuner) -> list[dict]:
     """One row per trial, in trial order: hyperparameters, scores, status (from the oracle's trials).
 
-    Keys: ``trial_id``, ``status``, ``beta``, ``latent_dim``, ``learning_rate``, ``capacity`` (None unless
+    Keys: ``trial`` (the number shown, from 1), ``trial_id`` (KerasTuner's, from 0), ``status``, ``beta``, ``latent_dim``, ``learning_rate``, ``capacity`` (None unless
     searched), ``score``, ``objective`` (the tuner's objective value), ``reconstruction``, ``kl``,
-    ``active_dims``, ``steps`` (steps trained), ``parent`` (Hyperband: the trial it continued, else None).
+    ``active_dims``, ``steps`` (steps trained), ``parent`` (Hyperband: the number of the trial it continued, else
+    None).
     """
     if is_worker():
         raise ValueError("this process is a KerasTuner worker; the results live with the chief")
@@ -39,8 +40,10 @@ def results_table(tuner: kt.Tuner) -> list[dict]:
         values = trial.hyperparameters.values
         steps = _metric_value(trial, "steps_trained")
         score = trial.score
+        parent = values.get("tuner/trial_id")
         rows.append(
             {
+                "trial": trial_number(trial_id),
                 "trial_id": trial_id,
                 "status": str(trial.status),
                 "beta": None if values.get("beta") is None else float(values["beta"]),
@@ -53,7 +56,7 @@ def results_table(tuner: kt.Tuner) -> list[dict]:
                 "kl": _metric_value(trial, "kl"),
                 "active_dims": _metric_value(trial, "active_dims"),
                 "steps": None if steps is None else int(steps),
-                "parent": values.get("tuner/trial_id"),
+                "parent": None if parent is None else trial_number(parent),
             }
         )
     return rows
@@ -79,7 +82,7 @@ def format_table(rows: Sequence[Mapping], objective_name: str = "objective", bes
     use_capacity = any(row.get("capacity") is not None for row in rows)
     x_key = "capacity" if use_capacity else "beta"
     columns = [
-        ("trial", "trial_id"),
+        ("trial", "trial"),
         (x_key, x_key),
         ("score", "score"),
         ("reconstruction", "reconstruction"),
@@ -155,18 +158,66 @@ def plot_tradeoff(rows: Sequence[Mapping], path: str | os.PathLike, score_label:
     return path
 
 
-def export_best(tuner: kt.Tuner, base_dir: str | os.PathLike, training_info: Mapping | None = None, **kwargs) -> Path:
-    """Exports the best trial's model with ``tfbetavae.export.export_saved_model``; returns the version folder.
-
-    The model card gets the trial's results as ``scores`` and the trial id, hyperparameters and search folder
-    under ``training``. ``kwargs`` go to ``export_saved_model`` (``version``, ``overwrite``).
-    """
-    from tfbetavae.export import export_saved_model
-
+def _best_trial(tuner: kt.Tuner):
     best = tuner.oracle.get_best_trials(1)
     if not best:
         raise ValueError("the search has no completed trial to export")
-    trial = best[0]
+    return best[0]
+
+
+def _same_trial(card: Mapping, tuner: kt.Tuner, trial) -> bool:
+    training = card.get("training") or {}
+    try:
+        same_search = Path(training["tuning_dir"]).resolve() == Path(tuner.project_dir).resolve()
+    except (KeyError, TypeError):
+        return False
+    return (
+        same_search
+        and training.get("trial_id") == trial.trial_id
+        and training.get("hyperparameters") == dict(trial.hyperparameters.values)
+        and training.get("objective_value") == (None if trial.score is None else float(trial.score))
+    )
+
+
+def exported_version(tuner: kt.Tuner, base_dir: str | os.PathLike) -> Path | None:
+    """The latest version under ``base_dir`` when it already holds this search's best trial (else None)."""
+    import json
+
+    from tfbetavae.loading import MODEL_CARD_FILE, latest_version
+
+    version = latest_version(base_dir) if Path(base_dir).is_dir() else None
+    if version is None:
+        return None
+    folder = Path(base_dir) / str(version)
+    try:
+        card = json.loads((folder / MODEL_CARD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return folder if isinstance(card, dict) and _same_trial(card, tuner, _best_trial(tuner)) else None
+
+
+def export_best(
+    tuner: kt.Tuner,
+    base_dir: str | os.PathLike,
+    training_info: Mapping | None = None,
+    only_if_changed: bool = True,
+    **kwargs,
+) -> Path:
+    """Exports the best trial's model with ``tfbetavae.export.export_saved_model``; returns the version folder.
+
+    With ``only_if_changed`` (the default) a best trial that is already the latest version under ``base_dir``
+    (same search folder, trial, hyperparameters and objective value) is not written again: its folder is returned,
+    so re-running a finished search adds no version of an unchanged model. The model card gets the trial's results
+    as ``scores`` and the trial id, number, hyperparameters, objective value and search folder under ``training``.
+    ``kwargs`` go to ``export_saved_model`` (``version``, ``overwrite``).
+    """
+    from tfbetavae.export import export_saved_model
+
+    trial = _best_trial(tuner)
+    if only_if_changed and not kwargs.get("overwrite"):
+        existing = exported_version(tuner, base_dir)
+        if existing is not None:
+            return existing
     model = tuner.load_model(trial)
     scores = {name: _metric_value(trial, name) for name in trial.metrics.metrics}
     steps = scores.get("steps_trained")
@@ -174,7 +225,9 @@ def export_best(tuner: kt.Tuner, base_dir: str | os.PathLike, training_info: Map
         "steps": None if steps is None else int(steps),
         "tuning_dir": os.fspath(tuner.project_dir),
         "trial_id": trial.trial_id,
+        "trial": trial_number(trial.trial_id),
         "objective": tuner.oracle.objective.name,
+        "objective_value": None if trial.score is None else float(trial.score),
         "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items()},
         **dict(training_info or {}),
     }

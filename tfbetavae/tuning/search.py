@@ -9,7 +9,10 @@ must hold the same search), ``forget_finished_retries`` (a resumed oracle must n
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import math
 import os
 import time
@@ -25,10 +28,12 @@ from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.training import atomic_write_json
 from tfbetavae.tuning._checks import positive_int
 from tfbetavae.tuning.hypermodel import BetaVAEHyperModel, ScoreFunction
+from tfbetavae.tuning.sizes import describe_sizes, scored_images, sizes_in_effect
 
 __all__ = [
     "SETTINGS_FILE",
     "TUNERS",
+    "TrialReporter",
     "check_settings",
     "forget_finished_retries",
     "is_chief",
@@ -36,10 +41,174 @@ __all__ = [
     "search",
     "serve_oracle",
     "settings_path",
+    "trial_number",
 ]
 
 TUNERS = ("random", "bayesian", "hyperband")
 SETTINGS_FILE = "tfbetavae_search.json"
+logger = logging.getLogger("tfbetavae.tuning")
+# Scoring seconds per scored image before any trial has been timed, as a multiple of a training image's seconds
+# (measured here: a β-VAE-score point of 128 images costs about half a training step of 64 images).
+_FIRST_GUESS_SCORING_VS_TRAINING = 0.45
+
+
+def trial_number(trial_id: str) -> int | str:
+    """The number a trial is shown with: KerasTuner's ids count from 0 ("0", "07", "0003"), people from 1."""
+    try:
+        return int(trial_id) + 1
+    except (TypeError, ValueError):
+        return trial_id
+
+
+class TrialReporter:
+    """A search's own progress lines, on the ``tfbetavae.tuning`` logger (INFO): what the trials score on, and per
+    trial when it has trained (with the scoring ahead: which score, how many points, about how long) and what it
+    scored. ``tfbetavae tune`` shows them instead of KerasTuner's per-trial tables."""
+
+    def __init__(self, hypermodel: BetaVAEHyperModel, max_trials: int) -> None:
+        self.hypermodel = hypermodel
+        self.max_trials = max_trials
+        self.seconds_per_scored_image: float | None = None  # learnt from each trial that scored
+        self.scoring = "a score function" if hypermodel.metric is None else describe_sizes(
+            hypermodel.metric, self.sizes, hypermodel.paper_sizes
+        )
+        self._started = self._trained = 0.0
+        self._step = 0
+        self._label = ""
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        if self.hypermodel.metric is None:
+            return {}
+        return sizes_in_effect(self.hypermodel.metric, self.hypermodel.metric_kwargs)
+
+    @property
+    def images(self) -> int:
+        """Images one trial's scoring renders and encodes (held-out terms included)."""
+        held_out = self.hypermodel.num_eval_images
+        if self.hypermodel.metric is None:
+            return held_out
+        return held_out + scored_images(self.hypermodel.metric, self.sizes)
+
+    def label(self, trial) -> str:
+        values = trial.hyperparameters.values
+        if values.get("capacity") is not None:
+            setting = f"C={values['capacity']:g}"
+        else:
+            setting = f"β={values.get('beta', float('nan')):.3g}"
+        for name, title in (("latent_dim", "latent"), ("learning_rate", "lr")):
+            choices = getattr(self.hypermodel, f"{name}s", [])
+            if len(choices) > 1 and name in values:
+                setting += f" {title}={values[name]:g}"
+        return f"trial {trial_number(trial.trial_id)}/{self.max_trials}: {setting} seed {self.hypermodel.seed}"
+
+    def target_steps(self, trial) -> int:
+        epochs = trial.hyperparameters.values.get("tuner/epochs", self.hypermodel.epochs)
+        return min(int(epochs) * self.hypermodel.steps_per_epoch, self.hypermodel.steps)
+
+    def search_begins(self, directory, done: int = 0) -> None:
+        paper = self.hypermodel.paper_sizes or self.hypermodel.metric is None
+        hint = "" if paper else "; the paper's sizes with --paper-sizes (paper_sizes=True)"
+        resumed = f" ({done} done before: resuming)" if done else ""
+        logger.info("search %s: %d trials%s, each scored with %s%s", directory, self.max_trials, resumed, self.scoring,
+                    hint)
+
+    def trial_begins(self, trial) -> None:
+        self._label = self.label(trial)
+        self._started = time.monotonic()
+        self._trained = 0.0
+
+    def trained(self, model) -> None:
+        """Called when a trial's training ends: the scoring starts now."""
+        self._trained = time.monotonic()
+        self._step = int(model.step_counter.numpy())
+        seconds = self._trained - self._started
+        if self.seconds_per_scored_image is not None:
+            left = self.seconds_per_scored_image * self.images
+            estimate = f"about {_duration(left)} left"
+        else:
+            per_image = seconds / max(self._step * self.hypermodel.batch_size, 1)
+            estimate = f"roughly {_duration(_FIRST_GUESS_SCORING_VS_TRAINING * per_image * self.images)} left (first trial: a guess)"
+        logger.info("%s, step %d trained in %s; scoring %s, %s", self._label, self._step, _duration(seconds),
+                    self.scoring, estimate)
+
+    def trial_ends(self, trial) -> None:
+        now = time.monotonic()
+        label = self.label(trial)
+        status = str(trial.status)
+        if status != "COMPLETED":
+            reason = (trial.message or "").strip().splitlines()[-1:] or [status.lower()]
+            logger.info("%s %s: %s", label, status.lower(), reason[0])
+            return
+        scoring = now - self._trained if self._trained else None
+        if scoring is not None:
+            self.seconds_per_scored_image = scoring / max(self.images, 1)
+        metrics = trial.metrics
+        values = {name: metrics.get_last_value(name) for name in ("score", "reconstruction", "kl", "steps_trained")
+                  if metrics.exists(name)}
+        score_name = self.hypermodel.metric or "score"
+        parts = [f"step {int(values.get('steps_trained', self._step))}/{self.target_steps(trial)}"]
+        if values.get("score") is not None:
+            parts.append(f"{score_name} {values['score']:.3f}")
+        if values.get("reconstruction") is not None:
+            parts.append(f"reconstruction {values['reconstruction']:.1f}")
+        if values.get("kl") is not None:
+            parts.append(f"KL {values['kl']:.2f}")
+        timing = ""
+        if scoring is not None:
+            total = now - self._started
+            timing = f" (trained {_duration(self._trained - self._started)}, scored {_duration(scoring)}: " \
+                     f"{scoring / max(total, 1e-9):.0%} of the trial)"
+        logger.info("%s, %s%s", label, ", ".join(parts), timing)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+class _TrainingEnd(keras.callbacks.Callback):
+    """Tells the reporter that a trial's training ended (its scoring begins). KerasTuner deep-copies a search's
+    callbacks for every trial; this one carries the search's reporter, so a copy is the same object."""
+
+    def __init__(self, reporter: TrialReporter) -> None:
+        super().__init__()
+        self.reporter = reporter
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def on_train_end(self, logs=None) -> None:
+        self.reporter.trained(self.model)
+
+
+def _reporting(base: type) -> type:
+    """``base`` (a KerasTuner tuner class) that tells its ``reporter`` when a trial begins and ends."""
+
+    class Reporting(base):
+        reporter: TrialReporter | None = None
+
+        def on_trial_begin(self, trial):
+            super().on_trial_begin(trial)
+            if self.reporter is not None:
+                self.reporter.trial_begins(trial)
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            if self.reporter is not None:
+                self.reporter.trial_ends(self.oracle.get_trial(trial.trial_id))
+
+    Reporting.__name__ = Reporting.__qualname__ = base.__name__
+    return Reporting
+
+
+_TUNER_CLASSES = {
+    "random": _reporting(kt.RandomSearch),
+    "bayesian": _reporting(kt.BayesianOptimization),
+    "hyperband": _reporting(kt.Hyperband),
+}
 
 
 def is_chief() -> bool:
@@ -124,6 +293,7 @@ def search(
     callbacks: Sequence[keras.callbacks.Callback] | None = None,
     tensorboard: bool = False,
     verbose: int = 0,
+    report: bool = True,
     num_workers: int | None = None,
     chief_timeout: float | None = None,
     **hypermodel_kwargs: Any,
@@ -143,11 +313,13 @@ def search(
         factor, hyperband_iterations: Hyperband's settings; num_initial_points: BayesianOptimization's.
         callbacks: extra Keras callbacks for every trial (deep-copied per trial by KerasTuner).
         tensorboard: log every trial to ``<search folder>/logs`` (with KerasTuner's HParams).
-        verbose: KerasTuner's and ``model.fit``'s verbosity.
+        verbose: KerasTuner's and ``model.fit``'s verbosity (1: KerasTuner's per-trial tables and Keras' bars).
+        report: the search's own progress lines on the ``tfbetavae.tuning`` logger (INFO; see ``TrialReporter``).
         num_workers: in the chief process, serve until this many workers have finished (see ``serve_oracle``).
         chief_timeout: in the chief process, stop serving after this many seconds (default: serve until every
             worker has been told that no trials are left).
-        **hypermodel_kwargs: ``BetaVAEHyperModel`` arguments (betas, beta_range, latent_dim, metric_kwargs, ...).
+        **hypermodel_kwargs: ``BetaVAEHyperModel`` arguments (betas, beta_range, latent_dim, metric_kwargs,
+            paper_sizes, ...).
     """
     if tuner not in TUNERS:
         raise ValueError(f"tuner must be one of {TUNERS}, got {tuner!r}")
@@ -184,6 +356,8 @@ def search(
     if not overwrite:
         check_settings(settings_file, settings)
 
+    # KerasTuner prints "Reloading Tuner from ..." itself; the reporter says it its own way.
+    quiet = contextlib.redirect_stdout(io.StringIO()) if not verbose else contextlib.nullcontext()
     common = {
         "hypermodel": hypermodel,
         "objective": hypermodel.objective,
@@ -194,13 +368,17 @@ def search(
         "executions_per_trial": positive_int(executions_per_trial, "executions_per_trial"),
         "max_consecutive_failed_trials": max_consecutive_failed_trials,
     }
-    if tuner == "random":
-        instance = kt.RandomSearch(max_trials=max_trials, **common)
-    elif tuner == "bayesian":
-        extra = {} if num_initial_points is None else {"num_initial_points": num_initial_points}
-        instance = kt.BayesianOptimization(max_trials=max_trials, **common, **extra)
-    else:
-        instance = kt.Hyperband(max_epochs=max_epochs, factor=factor, hyperband_iterations=hyperband_iterations, **common)
+    with quiet:
+        if tuner == "random":
+            instance = _TUNER_CLASSES["random"](max_trials=max_trials, **common)
+        elif tuner == "bayesian":
+            extra = {} if num_initial_points is None else {"num_initial_points": num_initial_points}
+            instance = _TUNER_CLASSES["bayesian"](max_trials=max_trials, **common, **extra)
+        else:
+            instance = _TUNER_CLASSES["hyperband"](
+                max_epochs=max_epochs, factor=factor, hyperband_iterations=hyperband_iterations, **common
+            )
+    if tuner == "hyperband":
         instance.oracle.max_trials = max_trials
     if not worker:
         instance.oracle.max_trials = max_trials  # a resumed search may be given more trials
@@ -208,10 +386,16 @@ def search(
     atomic_write_json(settings, settings_file)
 
     if is_chief():
+        instance.oracle.verbose = verbose  # KerasTuner's per-trial display (tuner.search sets it elsewhere)
         instance.save()
         serve_oracle(instance.oracle, num_workers=num_workers, timeout=chief_timeout)
         return instance
     trial_callbacks = list(callbacks or [])
+    if report:
+        instance.reporter = TrialReporter(hypermodel, max_trials)
+        done = 0 if worker else sum(str(trial.status) == "COMPLETED" for trial in instance.oracle.trials.values())
+        instance.reporter.search_begins(instance.project_dir, done)
+        trial_callbacks.append(_TrainingEnd(instance.reporter))
     if tensorboard:
         trial_callbacks.append(keras.callbacks.TensorBoard(log_dir=os.fspath(Path(instance.project_dir) / "logs")))
     instance.search(callbacks=trial_callbacks, verbose=verbose)
