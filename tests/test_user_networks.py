@@ -197,6 +197,7 @@ def test_unregistered_custom_class_says_how_to_fix_it(tmp_path):
 def test_keras_round_trip_gives_equal_encodings_and_keeps_a_learned_scale(tmp_path):
     encoder, decoder = sequential_networks((32, 32, 3))
     model = BetaVAE(encoder=encoder, decoder=decoder, latent_dim=LATENT, likelihood="gaussian_learned_scale")
+    assert any(v is model.likelihood_layer.log_scale for v in model.trainable_variables)  # fit() trains it
     model.likelihood_layer.log_scale.assign([0.1, 0.2, 0.3])
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
