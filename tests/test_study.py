@@ -140,6 +140,36 @@ def test_a_rerun_of_a_finished_study_trains_nothing(tiny_study):
     assert (folder / "events.log").read_text() == before
 
 
+def test_a_study_extends_in_its_own_folder(tiny_study, tmp_path, capsys):
+    """A longer plan (a new last evaluation step) continues every finished cell from its state at step 30."""
+    import shutil
+
+    import keras
+
+    original, rows = tiny_study
+    folder = tmp_path / "quick"
+    shutil.copytree(original, folder)
+    longer = study(folder, **{**TINY, "eval_steps": [10, 20, 30, 40]})
+    out = capsys.readouterr().out
+    assert out.count("extending from step 30 to 40") == CELLS
+    assert re.search(r"cell 4/4: beta=4 seed 1, step 40/40, beta_vae_eval_accuracy", out)
+    assert "Best Value So Far" not in out and "Running Trial" not in out
+    assert {(r["cell"], r["step"]) for r in longer} == {(r["cell"], s) for r in rows for s in (10, 20, 30, 40)}
+    assert sorted(json.dumps(r, sort_keys=True) for r in longer if r["step"] <= 30) == sorted(
+        json.dumps(r, sort_keys=True) for r in rows)  # the scores already made are kept as they were
+    for run in (folder / "runs").iterdir():
+        model = keras.models.load_model(run / "model.keras")
+        assert int(model.step_counter.numpy()) == 40
+        assert json.loads((run / "config.json").read_text())["study"] == "quick"  # no absolute path
+    assert (folder / "oracle.until-30").is_dir() and load_plan(folder).eval_steps == [10, 20, 30, 40]
+    with pytest.raises(ValueError, match="eval_steps"):  # a new step before the last cannot be made
+        study(folder, **{**TINY, "eval_steps": [10, 20, 25, 30, 40]}, verbose=False)
+    tiny = {k: v for k, v in TINY.items() if k != "eval_steps"}
+    again = study(folder, **tiny, steps=50, verbose=False)  # steps alone keeps the folder's evaluation steps
+    assert load_plan(folder).eval_steps == [10, 20, 30, 40, 50]
+    assert sorted({r["step"] for r in again}) == [10, 20, 30, 40, 50] and len(again) == CELLS * 5
+
+
 def _run(folder: Path, *extra: str, log: Path) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     with open(log, "ab") as handle:

@@ -335,8 +335,10 @@ def train(
             history.history = {}
             return history
         if start:
-            logger.info("%s %s from step %d to %d", "extending" if (run / "model.keras").exists() else "resuming",
-                        run, start, steps)
+            if (run / "model.keras").exists():
+                logger.info("extending %s from step %d to %d", run, start, steps)
+            else:
+                logger.info("resuming %s from step %d of %d", run, start, steps)
         run.mkdir(parents=True, exist_ok=True)
         config = {
             "model": model.get_config(),

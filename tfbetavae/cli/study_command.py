@@ -104,5 +104,6 @@ def run_command(args) -> int:
         level=args.level,
         num_workers=args.num_workers,
         chief_timeout=args.chief_timeout,
+        keras_tuner_output=bool(getattr(args, "verbose", False)),
     )
     return 0

@@ -18,6 +18,7 @@ from tfbetavae.studies.runner import (
     DEFAULT_SCORES,
     FAST_SIZES,
     OBJECTIVES,
+    PLAN_FILE,
     SCORES,
     STUDY_SIZES,
     Setting,
@@ -103,6 +104,7 @@ def study(
     num_workers: int | None = None,
     chief_timeout: float | None = None,
     verbose: bool = True,
+    keras_tuner_output: bool = False,
 ) -> list[dict]:
     """Runs (or resumes) a study in ``directory`` and returns its result rows (one per run × evaluated step).
 
@@ -114,7 +116,11 @@ def study(
     ``workers=N`` (N > 1) trains N cells at a time in local worker processes with ``threads`` intra-op threads
     each (default: the cores split between them). With the ``KERASTUNER_*`` variables set, this process is a
     chief (serving the grid to ``num_workers`` workers) or a worker, exactly as in ``tfbetavae.tuning.search``.
-    Re-running with the same folder resumes; a folder that holds a study of another grid is refused.
+    Re-running with the same folder resumes; a folder that holds a study of another grid is refused, except a
+    longer one: new ``eval_steps`` past the last (or a larger ``steps`` alone, keeping the folder's evaluation
+    steps) extend every cell from its saved state, in the same folder. Progress is the study's own lines
+    ("cell 3/9: beta=4 seed 1, step 5000/10000, ..."); KerasTuner's trial tables only with
+    ``keras_tuner_output=True``.
     """
     from tfbetavae.data.ground_truth import GroundTruthData
     from tfbetavae.tuning.search import is_chief, is_worker
@@ -134,9 +140,12 @@ def study(
     if workers > 1 and not isinstance(data, str):
         raise ValueError("local workers load the data by name: give data as a name or path (e.g. 'dsprites')")
     precision = _resolved_precision(precision)
+    study_dir = Path(directory)
+    if eval_steps is None and steps is not None and (study_dir / PLAN_FILE).is_file():
+        saved = load_plan(study_dir).eval_steps  # steps alone resumes (or extends) the study at its own steps
+        eval_steps = [s for s in saved if s < steps] if steps >= max(saved) else None
     plan = make_plan(grid, seeds, _steps(steps, eval_steps), scores, metric_sizes, fast, batch_size=batch_size,
                      data=spec, eval_seed=eval_seed, precision=precision)
-    study_dir = Path(directory)
     if is_worker():
         plan = check_or_write_plan(study_dir, plan, write=False)
     else:
@@ -148,10 +157,11 @@ def study(
     say(f"Study {study_dir}: {len(plan.settings)} settings × {len(plan.seeds)} seeds = {cells} runs of "
         f"{plan.steps} steps, scored at {plan.eval_steps}")
     if workers > 1 and not (is_chief() or is_worker()):
-        run_local_workers(study_dir, workers, threads, say=say)
+        run_local_workers(study_dir, workers, threads, say=say, keras_tuner_output=keras_tuner_output)
     else:
         set_threads(threads)
-        run_grid(plan, study_dir, source, say=say, num_workers=num_workers, chief_timeout=chief_timeout)
+        run_grid(plan, study_dir, source, say=say, num_workers=num_workers, chief_timeout=chief_timeout,
+                 keras_tuner_output=keras_tuner_output)
     if is_worker():
         say("worker: no cells left; the results are with the chief")
         return []

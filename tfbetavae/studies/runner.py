@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -292,6 +293,10 @@ def check_or_write_plan(study_dir: Path, plan: StudyPlan, write: bool = True) ->
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: corrupt study plan ({error}); move the folder aside") from None
         different = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        if different == ["eval_steps"] and _extends(saved["eval_steps"], current["eval_steps"]):
+            if write:
+                extend_plan(study_dir, saved["eval_steps"], current)
+            return plan
         if different:
             details = "; ".join(f"{k}: {_brief(saved.get(k))} -> {_brief(current.get(k))}" for k in different)
             raise ValueError(
@@ -303,6 +308,28 @@ def check_or_write_plan(study_dir: Path, plan: StudyPlan, write: bool = True) ->
     if write:
         atomic_write_json(current, path)
     return plan
+
+
+def _extends(saved: Sequence[int], asked: Sequence[int]) -> bool:
+    """Whether ``asked`` evaluation steps continue ``saved`` ones: all of them kept, every new one past the last.
+
+    A new step before the last saved one would need a state no finished cell kept.
+    """
+    new = set(asked) - set(saved)
+    return bool(new) and set(saved) <= set(asked) and min(new) > max(saved)
+
+
+def extend_plan(study_dir: Path, saved_steps: Sequence[int], plan_json: dict) -> None:
+    """Writes the longer plan; KerasTuner's books of the shorter one are set aside (kept, renamed), because its
+    grid oracle would count the finished cells as done. Every cell resumes from its own run folder."""
+    books = study_dir / "oracle"
+    if books.exists():
+        aside = study_dir / f"oracle.until-{max(saved_steps)}"
+        if aside.exists():  # an earlier extension of the same length was interrupted here
+            shutil.rmtree(books)
+        else:
+            os.replace(books, aside)
+    atomic_write_json(plan_json, study_dir / PLAN_FILE)
 
 
 def _brief(value: Any) -> str:
@@ -348,22 +375,38 @@ def build_model(setting: Setting, image_shape, seed: int, dataset_size: int | No
     return compile_model(model, setting.learning_rate)
 
 
-def score_model(model, data, plan: StudyPlan) -> dict[str, float]:
-    """Every chosen score of a model, with flat keys (``beta_vae_eval_accuracy``, ``mig``, ...)."""
+def score_model(model, data, plan: StudyPlan, say=None) -> dict[str, float]:
+    """Every chosen score of a model, with flat keys (``beta_vae_eval_accuracy``, ``mig``, ...).
+
+    ``say`` gets a line before each score: which, on how many points, and the time left for the rest (estimated
+    from the points scored so far), since scoring at full sizes takes minutes.
+    """
     from tfbetavae.metrics.evaluation import METRICS
     from tfbetavae.metrics.held_out import held_out_terms
     from tfbetavae.metrics.representation import as_representation
 
     represent = as_representation(model)
     results = held_out_terms(model, data, plan.held_out_images, plan.eval_seed)
+    points = {name: sum(int(v) for v in plan.metric_sizes[name].values()) for name in plan.scores}
+    started, scored = time.perf_counter(), 0
     for name in plan.scores:
+        if say is not None:
+            left = sum(points[n] for n in plan.scores[plan.scores.index(name):])
+            rate = (time.perf_counter() - started) / scored if scored else None
+            estimate = f"about {_seconds(rate * left)} left" if rate else "time left: estimating"
+            say(f"scoring {name} on {points[name]:,} points ({estimate})")
         metric, fixed = SCORES[name]
         values = METRICS[metric](
             represent, data, seed=plan.eval_seed, progress=False, **fixed, **plan.metric_sizes[name]
         )
+        scored += points[name]
         for key, value in values.items():
             results[name if key == name else f"{name}_{key}"] = float(value)
     return results
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value < 90 else f"{value / 60:.1f} min"
 
 
 def read_rows(run_dir: Path) -> list[dict]:
@@ -393,6 +436,7 @@ def _cell_scorer(plan: StudyPlan, setting: Setting, seed: int, run_dir: Path, da
             self.clock = _read_clock(run_dir)
             self.rows = read_rows(run_dir)
             self._epoch_start = time.perf_counter()
+            self.label = f"cell {cell_number(plan, setting, seed)}: {plan.labels.get(setting.key, setting.key)} seed {seed}"
 
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch_start = time.perf_counter()
@@ -401,14 +445,14 @@ def _cell_scorer(plan: StudyPlan, setting: Setting, seed: int, run_dir: Path, da
             self.clock["train_seconds"] += time.perf_counter() - self._epoch_start
             step = int(self.model.step_counter.numpy())
             if logs and "loss" in logs:
-                say(f"  step {step}/{plan.steps}: loss {float(logs['loss']):.1f}")
+                say(f"{self.label}, step {step}/{plan.steps}, loss {float(logs['loss']):.1f}")
             if step in plan.eval_steps and step not in {row["step"] for row in self.rows}:
                 self.score(step)
             atomic_write_json(self.clock, run_dir / CLOCK_FILE)
 
         def score(self, step: int) -> dict:
             started = time.perf_counter()
-            scores = score_model(self.model, data, plan)
+            scores = score_model(self.model, data, plan, say=lambda text: say(f"{self.label}, step {step}: {text}"))
             self.clock["metric_seconds"] += time.perf_counter() - started
             row = {
                 **cell_identity(plan, setting, seed),
@@ -423,7 +467,7 @@ def _cell_scorer(plan: StudyPlan, setting: Setting, seed: int, run_dir: Path, da
             atomic_write_json(self.rows, run_dir / SCORES_FILE)
             atomic_write_json(self.clock, run_dir / CLOCK_FILE)
             shown = ", ".join(f"{k} {scores[k]:.3f}" for k in _headline_keys(plan) if k in scores)
-            say(f"  {plan.labels.get(setting.key, setting.key)} seed {seed} at step {step}: {shown}")
+            say(f"{self.label}, step {step}/{plan.steps}, {shown}")
             return row
 
     return CellScorer()
@@ -446,38 +490,42 @@ def cell_identity(plan: StudyPlan, setting: Setting, seed: int) -> dict:
     }
 
 
+def cell_number(plan: StudyPlan, setting: Setting, seed: int) -> str:
+    """``"3/9"``: the cell's place in the grid's own order (seeds slowest), for progress lines."""
+    index = plan.seeds.index(seed) * len(plan.settings) + plan.settings.index(setting) + 1
+    return f"{index}/{len(plan.seeds) * len(plan.settings)}"
+
+
 def run_cell(plan: StudyPlan, setting: Setting, seed: int, study_dir: Path, data, say=print) -> dict:
-    """Trains (or resumes, or skips) one cell and returns its row at the last evaluation step."""
-    from tfbetavae.training import restore_checkpoint, train
+    """Trains (or resumes, extends, or skips) one cell and returns its row at the last evaluation step."""
+    from tfbetavae.training import restore_run, train
 
     run_dir = study_dir / "runs" / plan.cell_name(setting, seed)
     rows = read_rows(run_dir)
     done = {row["step"] for row in rows}
-    label = f"{plan.labels.get(setting.key, setting.key)} seed {seed}"
+    label = f"cell {cell_number(plan, setting, seed)}: {plan.labels.get(setting.key, setting.key)} seed {seed}"
     if all(step in done for step in plan.eval_steps):
         say(f"{label}: already scored at every step")
         return max(rows, key=lambda row: row["step"])
     size = len(data) if hasattr(data, "__len__") else None
     model = build_model(setting, data.observation_shape, seed, dataset_size=size)
     scorer = _cell_scorer(plan, setting, seed, run_dir, data, say)
-    checkpoint = run_dir / "checkpoints" / "last.keras"
-    finished = run_dir / "model.keras"
-    if checkpoint.exists() or finished.exists():
-        step = restore_checkpoint(model, finished if finished.exists() else checkpoint)
-        say(f"{label}: resuming from step {step} of {plan.steps}")
+    step = restore_run(model, run_dir)
+    if step:
+        say(f"{label}: {'extending' if (run_dir / 'model.keras').exists() else 'resuming'} from step {step} "
+            f"to {plan.steps}")
         if step in plan.eval_steps and step not in done:  # killed between a checkpoint and its scores
             scorer.set_model(model)
             scorer.score(step)
     else:
         say(f"{label}: training {plan.steps} steps")
     log_event(study_dir, "start", run_dir.name)
-    if not finished.exists():
-        train(
-            model, data, steps=plan.steps, batch_size=plan.batch_size, run_dir=run_dir,
-            steps_per_epoch=plan.steps_per_epoch, seed=seed, learning_rate=setting.learning_rate,
-            callbacks=[scorer], verbose=0,
-            extra_config={"study": os.fspath(study_dir), "setting": asdict(setting), "data": plan.data},
-        )
+    train(
+        model, data, steps=plan.steps, batch_size=plan.batch_size, run_dir=run_dir,
+        steps_per_epoch=plan.steps_per_epoch, seed=seed, learning_rate=setting.learning_rate,
+        callbacks=[scorer], verbose=0,
+        extra_config={"study": study_dir.name, "setting": asdict(setting), "data": plan.data},
+    )
     rows = read_rows(run_dir)
     missing = [step for step in plan.eval_steps if step not in {row["step"] for row in rows}]
     if missing:
@@ -578,18 +626,23 @@ def _failed_trials(tuner) -> list[str]:
 
 
 def run_grid(plan: StudyPlan, study_dir: Path, data, say=print, num_workers: int | None = None,
-             chief_timeout: float | None = None) -> None:
-    """This process's part of the study: all of it, a worker's share, or (chief) serving the grid."""
+             chief_timeout: float | None = None, keras_tuner_output: bool = False) -> None:
+    """This process's part of the study: all of it, a worker's share, or (chief) serving the grid.
+
+    The progress lines are the study's own; KerasTuner's per-trial tables ("Best Value So Far", which mean
+    nothing over a grid of seeds) only with ``keras_tuner_output``.
+    """
     from tfbetavae.tuning.search import forget_finished_retries, is_chief, serve_oracle
 
     tuner = _make_tuner(plan, study_dir, data, say)
+    tuner.oracle.verbose = int(keras_tuner_output)
     if not _is_worker():
         forget_finished_retries(tuner.oracle)
     if is_chief():
         tuner.save()
         serve_oracle(tuner.oracle, num_workers=num_workers, timeout=chief_timeout)
         return
-    tuner.search(verbose=0)
+    tuner.search(verbose=int(keras_tuner_output))
     if not _is_worker():
         failed = _failed_trials(tuner)
         if failed:
@@ -619,7 +672,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         pass
 
 
-def run_local_workers(study_dir: Path, workers: int, threads: int | None, say=print) -> None:
+def run_local_workers(study_dir: Path, workers: int, threads: int | None, say=print,
+                      keras_tuner_output: bool = False) -> None:
     """Serves the grid from this process to ``workers`` local worker processes (KerasTuner chief/worker on
     127.0.0.1), each with ``threads`` intra-op threads (default: the cores split between them)."""
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
@@ -644,7 +698,7 @@ def run_local_workers(study_dir: Path, workers: int, threads: int | None, say=pr
     os.environ.update(KERASTUNER_TUNER_ID="chief", KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
     try:
         plan = load_plan(study_dir)
-        run_grid(plan, study_dir, data=None, say=say, num_workers=workers)
+        run_grid(plan, study_dir, data=None, say=say, num_workers=workers, keras_tuner_output=keras_tuner_output)
     finally:
         for key, value in saved.items():
             if value is None:
