@@ -48,8 +48,8 @@ TUNERS = ("random", "bayesian", "hyperband")
 SETTINGS_FILE = "tfbetavae_search.json"
 logger = logging.getLogger("tfbetavae.tuning")
 # Scoring seconds per scored image before any trial has been timed, as a multiple of a training image's seconds
-# (measured here: a β-VAE-score point of 128 images costs about half a training step of 64 images).
-_FIRST_GUESS_SCORING_VS_TRAINING = 0.45
+# (measured on a 2-core Xeon under load: 0.27-0.58, scripts/bench.py --sections tune and single runs).
+_FIRST_GUESS_SCORING_VS_TRAINING = 0.4
 
 
 def trial_number(trial_id: str) -> int | str:
