@@ -79,11 +79,12 @@ def _native_stderr_hidden():
             os.close(saved)
 
 
-def import_tensorflow_quietly(verbose: bool = False) -> None:
+def import_tensorflow_quietly(verbose: bool = False, threads: int | None = None, fresh_context: bool = False) -> None:
     """Imports TensorFlow and Keras, and lets TensorFlow look for devices, without the lines that writes to stderr.
 
-    Listing physical devices does not create the runtime's context, so a multi-worker strategy can still be set up
-    afterwards.
+    The oneDNN warm-up below creates TensorFlow's runtime context, after which thread counts and collective ops
+    are fixed: ``threads`` are set before it, and ``fresh_context`` (a multi-worker strategy, which must configure
+    collectives at start-up) skips it — FactorVAE may then print oneDNN's one int32 line.
     """
     if verbose or "tensorflow" in sys.modules:
         import tensorflow  # noqa: F401
@@ -95,6 +96,11 @@ def import_tensorflow_quietly(verbose: bool = False) -> None:
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # looks for GPUs now: a CPU-only machine logs "failed call to cuInit"
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+        if fresh_context:
+            return
         # oneDNN's graph pass logs "oneDNN supports DT_INT32 only on platforms with AVX-512" at ERROR level (above
         # TF_CPP_MIN_LOG_LEVEL=2) the first time a graph transposes int32 (FactorVAE's permutation does); it logs
         # it once per process (absl::call_once in tensorflow/core/util/util.cc), so say it here, unheard.
@@ -133,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     show_progress_logs()
     try:
-        import_tensorflow_quietly(verbose)
+        import_tensorflow_quietly(verbose, threads=getattr(args, "threads", None),
+                                  fresh_context=getattr(args, "strategy", None) == "multiworker")
         return int(args.run(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, TypeError) as error:
         print(f"tfbetavae {args.command}: error: {error}", file=sys.stderr)

@@ -126,6 +126,9 @@ def study(
     from tfbetavae.tuning.search import is_chief, is_worker
 
     say = print if verbose else (lambda text: None)
+    local_workers = isinstance(workers, int) and workers > 1 and not (is_chief() or is_worker())
+    if not local_workers:
+        set_threads(threads)  # before any TensorFlow work (the data may run some), else TF refuses the change
     grid = list(settings) if settings is not None else make_settings(
         objectives, betas, capacities, gammas, capacity_steps, learning_rates, latent_dims
     )
@@ -156,10 +159,9 @@ def study(
         say("FAST PRESET: small metric sizes for a quick look; the numbers are rough")
     say(f"Study {study_dir}: {len(plan.settings)} settings × {len(plan.seeds)} seeds = {cells} runs of "
         f"{plan.steps} steps, scored at {plan.eval_steps}")
-    if workers > 1 and not (is_chief() or is_worker()):
+    if local_workers:
         run_local_workers(study_dir, workers, threads, say=say, keras_tuner_output=keras_tuner_output)
     else:
-        set_threads(threads)
         run_grid(plan, study_dir, source, say=say, num_workers=num_workers, chief_timeout=chief_timeout,
                  keras_tuner_output=keras_tuner_output)
     if is_worker():

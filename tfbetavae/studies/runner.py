@@ -724,8 +724,16 @@ def set_threads(threads: int | None) -> None:
         return
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-    tf.config.threading.set_inter_op_parallelism_threads(max(1, int(threads)))
+    if tf.config.threading.get_intra_op_parallelism_threads() == int(threads):
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, int(threads)))
+    except RuntimeError:
+        raise ValueError(
+            f"threads={threads} cannot be set: TensorFlow has already run in this process; "
+            "start a fresh process, or leave threads unset"
+        ) from None
 
 
 # --------------------------------------------------------------------------- results
