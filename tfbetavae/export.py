@@ -22,7 +22,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import uuid
 import warnings
 from collections.abc import Mapping
@@ -52,6 +51,7 @@ MODEL_CARD_FORMAT = 1
 # Second half of the stateless seed of the `sample` signature: (seed, _PRIOR_SEED_SALT).
 _PRIOR_SEED_SALT = 20170101
 _INT32 = np.iinfo(np.int32)
+_MAX_SAMPLE_VALUES = 2**26  # float32 values one `sample` call may return
 
 
 # --------------------------------------------------------------------------- the graph code
@@ -78,37 +78,103 @@ def prior_codes(num, seed, latent_dim: int):
     return tf.random.stateless_normal(tf.stack([tf.cast(num, tf.int32), latent_dim]), seed=seed)
 
 
+def _shape_text(shape) -> str:
+    return "[" + ", ".join("batch" if d is None else str(d) for d in shape) + "]"
+
+
+def _check_shape(tensor, name: str, shape) -> tf.Tensor:
+    """``tensor`` once its runtime shape equals ``shape`` (None: any size); else InvalidArgumentError naming both.
+
+    A signature's TensorSpec is not enforced on callers of the restored function, and with oneDNN on a
+    convolution fed a tensor of the wrong rank aborts the process: every later op depends on this check.
+    Grappler may fold the rank to the traced one, so EnsureShape (a kernel that reads the real shape) backs the
+    assertion; the assertion gives the clearer message where it runs.
+    """
+    expected = tf.constant([-1 if d is None else d for d in shape], tf.int32)
+    actual = tf.raw_ops.Shape(input=tensor, out_type=tf.int32)
+    # Padded/cut to len(shape) so the comparison itself works for any rank (no branch: Grappler folds them).
+    padded = tf.concat([actual, tf.fill([len(shape)], -2)], 0)[: len(shape)]
+    same = tf.logical_and(
+        tf.equal(tf.raw_ops.Size(input=actual, out_type=tf.int32), len(shape)),
+        tf.reduce_all(tf.equal(padded, expected) | tf.less(expected, 0)),
+    )
+    check = tf.debugging.Assert(same, [f"{name} must have shape {_shape_text(shape)}, got shape", actual], summarize=8)
+    with tf.control_dependencies([check]):
+        return tf.ensure_shape(tensor, shape)
+
+
+def _batch_safe(inputs, compute, filler_shape):
+    """``compute(inputs)``, except that an empty batch gives empty outputs: oneDNN's Conv2D fails on zero rows,
+    so an empty batch runs on one row of zeros whose result is then dropped."""
+    count = tf.shape(inputs)[0]
+    safe = tf.cond(count > 0, lambda: inputs, lambda: tf.zeros([1, *filler_shape], inputs.dtype))
+    return tf.nest.map_structure(lambda output: output[:count], compute(safe))
+
+
+def max_sample_num(input_shape) -> int:
+    """Largest ``num`` the ``sample`` signature accepts: 2**26 output values (256 MB of float32) per call."""
+    return max(1, _MAX_SAMPLE_VALUES // math.prod(input_shape))
+
+
 def _serving_functions(model) -> dict:
-    """name -> (python function, input signature) for every exported signature."""
+    """name -> (python function, input signature) for every exported signature.
+
+    Each function checks its inputs (rank, shape, finiteness, range, ``num``'s bounds) before any op that
+    could crash on them; dtypes are enforced by the signature itself.
+    """
     input_shape = tuple(model.image_shape)  # (H, W, C) for images, (D,) for vectors
     latent_dim = model.latent_dim
     image_key = "probabilities" if model.likelihood_name == "bernoulli" else "mean"
+    largest = max_sample_num(input_shape)
 
     def checked_images(images):
+        images = _check_shape(images, "images", (None, *input_shape))
         images = tf.debugging.assert_all_finite(images, "images contain NaN or infinite values")
         if len(input_shape) == 3:  # images lie in [0, 1]; vectors may take any finite value
-            tf.debugging.assert_greater_equal(images, 0.0, message="images must lie in [0, 1]")
-            tf.debugging.assert_less_equal(images, 1.0, message="images must lie in [0, 1]")
+            checks = [
+                tf.debugging.assert_greater_equal(images, 0.0, message="images must lie in [0, 1]"),
+                tf.debugging.assert_less_equal(images, 1.0, message="images must lie in [0, 1]"),
+            ]
+            with tf.control_dependencies(checks):
+                images = tf.identity(images)
         return images
 
+    def checked_scalar(value, name, low, high):
+        value = _check_shape(value, name, ())
+        checks = [
+            tf.debugging.assert_greater_equal(value, low, message=f"{name} must be >= {low}"),
+            tf.debugging.assert_less_equal(value, high, message=f"{name} must be <= {high}"),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(value)
+
+    def decoded(z):
+        return _batch_safe(z, lambda codes: model._mean_image(model.decoder(codes)), (latent_dim,))
+
     def encode(images):
-        mean, log_variance = model._moments(checked_images(images))
-        sample = mean + tf.exp(0.5 * log_variance) * posterior_noise(images, latent_dim)
-        return {"mean": mean, "log_variance": log_variance, "sample": sample}
+        def moments_and_sample(batch):
+            mean, log_variance = model._moments(batch)
+            sample = mean + tf.exp(0.5 * log_variance) * posterior_noise(batch, latent_dim)
+            return {"mean": mean, "log_variance": log_variance, "sample": sample}
+
+        return _batch_safe(checked_images(images), moments_and_sample, input_shape)
 
     def decode(z):
+        z = _check_shape(z, "z", (None, latent_dim))
         z = tf.debugging.assert_all_finite(z, "z contains NaN or infinite values")
-        return {image_key: model._mean_image(model.decoder(z))}
+        return {image_key: decoded(z)}
 
     def reconstruct(images):
-        mean, _ = model._moments(checked_images(images))
-        return {"reconstruction": model._mean_image(model.decoder(mean))}
+        def reconstruction(batch):
+            return model._mean_image(model.decoder(model._moments(batch)[0]))
+
+        return {"reconstruction": _batch_safe(checked_images(images), reconstruction, input_shape)}
 
     def sample(num, seed):
-        # The check must run before the sampler, or a negative num fails there with TF's own message.
-        with tf.control_dependencies([tf.debugging.assert_non_negative(num, message="num must be >= 0")]):
-            num = tf.identity(num)
-        return {"images": model._mean_image(model.decoder(prior_codes(num, seed, latent_dim)))}
+        # The checks run before the sampler, or a negative num fails there with TF's own message.
+        num = checked_scalar(num, "num", 0, largest)
+        seed = _check_shape(seed, "seed", ())
+        return {"images": decoded(prior_codes(num, seed, latent_dim))}
 
     image_spec = tf.TensorSpec([None, *input_shape], tf.float32, name="images")
     return {
@@ -306,6 +372,7 @@ def export_saved_model(
     overwrite: bool = False,
     scores: Mapping | None = None,
     training_info: Mapping | None = None,
+    tflite: bool = False,
 ) -> Path:
     """Writes ``base_dir/VERSION/`` (SavedModel + ``model.keras`` + ``model_card.json``) and returns its path.
 
@@ -316,6 +383,7 @@ def export_saved_model(
         overwrite: replace an existing version (the old one is removed only after the new one is complete).
         scores: optional mapping of metric name -> value, copied into the model card.
         training_info: optional mapping (e.g. the training run's config with ``"data"`` and ``"steps"``).
+        tflite: also write ``model.tflite`` (LiteRT, built-in ops only: see ``tfbetavae.litert``) and its card section.
 
     Raises:
         TypeError: ``model`` is not a BetaVAE, or scores/training_info are not JSON-writable mappings.
@@ -345,7 +413,10 @@ def export_saved_model(
         )
     base.mkdir(parents=True, exist_ok=True)
 
-    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
+    # mkdir, not tempfile.mkdtemp: the folder is renamed into place, so it must get the umask's usual mode
+    # (0755), not mkdtemp's 0700, or a server running as another user cannot read the version.
+    staging = base / f".tmp-{version}-{uuid.uuid4().hex[:12]}"
+    staging.mkdir()
     try:
         archive = keras.export.ExportArchive()
         archive.track(model)
@@ -355,7 +426,14 @@ def export_saved_model(
         }
         archive.write_out(os.fspath(staging), verbose=False)
         model.save(staging / KERAS_FILE)
-        _write_model_card(staging, _model_card(model, version, _signature_table(functions), scores, training_info))
+        card = _model_card(model, version, _signature_table(functions), scores, training_info)
+        if tflite:
+            from tfbetavae.litert import TFLITE_FILE, tflite_card, write_tflite  # noqa: PLC0415
+
+            write_tflite(model, staging / TFLITE_FILE)
+            card["tflite"] = _json_ready(tflite_card(model))
+            card["files"]["tflite"] = TFLITE_FILE
+        _write_model_card(staging, card)
         _verify(staging, model)
         _fsync_tree(staging)
         _publish(staging, final, overwrite)

@@ -43,6 +43,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", type=int_at_least(1), default=None, help="version number (default: next free one)")
     parser.add_argument("--overwrite", action="store_true", help="replace VERSION if it exists")
+    parser.add_argument(
+        "--tflite", action="store_true", help="also write model.tflite (LiteRT: encode, decode, reconstruct; built-in ops)"
+    )
     parser.set_defaults(run=run)  # the registry calls args.run(args)
     return parser
 
@@ -82,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             version=args.version,
             overwrite=args.overwrite,
             training_info=_training_info(location),
+            tflite=args.tflite,
         )
     except (FileNotFoundError, FileExistsError, ValueError, TypeError) as error:
         print(f"tfbetavae export: error: {error}", file=sys.stderr)
