@@ -11,9 +11,12 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfbetavae.export import export_saved_model, max_sample_num
 from tfbetavae.model import BetaVAE
@@ -186,3 +189,62 @@ def test_shipped_model_cards_hold_no_absolute_paths():
         absolute = [s for s in _strings(text) if os.path.isabs(s) or re.match(r"^[A-Za-z]:[\\/]", s) or "/work/" in s]
         assert absolute == [], f"{card}: {absolute}"
         assert text["training"]["study"] == "studies/paper"
+
+
+# --------------------------------------------------------------------------- load test
+def _requests(rng) -> list:
+    """(signature, inputs, good?) mixing every endpoint's good requests with bad ones."""
+    images = rng.random((3, *SHAPE), dtype=np.float32)
+    return [
+        ("encode", {"images": images}, True),
+        ("reconstruct", {"images": images[:1]}, True),
+        ("decode", {"z": rng.standard_normal((4, LATENT), dtype=np.float32)}, True),
+        ("sample", {"num": np.int32(2), "seed": np.int32(rng.integers(100))}, True),
+        ("encode", {"images": images[:0]}, True),
+        ("encode", {"images": images[0]}, False),  # rank 3: used to abort the process
+        ("reconstruct", {"images": images[:, :, :15]}, False),
+        ("encode", {"images": images * 3.0}, False),
+        ("decode", {"z": np.full((1, LATENT), np.nan, np.float32)}, False),
+        ("sample", {"num": np.int32(-2), "seed": np.int32(0)}, False),
+    ]
+
+
+def test_many_threads_mixing_good_and_bad_requests(exports):
+    threads, per_thread = 4, 15
+    signatures = tf.saved_model.load(str(exports["images"])).signatures
+    plans = [[_requests(np.random.default_rng([t, i]))[(t + i) % 10] for i in range(per_thread)] for t in range(threads)]
+
+    def call(signature, inputs):
+        return {k: v.numpy() for k, v in signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+
+    expected = [[call(name, inputs) if good else None for name, inputs, good in plan] for plan in plans]
+    answers = [[None] * per_thread for _ in range(threads)]
+    start = threading.Barrier(threads)
+
+    def client(t):
+        start.wait()
+        for i, (name, inputs, _) in enumerate(plans[t]):
+            try:
+                answers[t][i] = call(name, inputs)
+            except tf.errors.InvalidArgumentError as error:
+                answers[t][i] = error
+
+    workers = [threading.Thread(target=client, args=(t,)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert not any(worker.is_alive() for worker in workers)
+    refused = served = 0
+    for t in range(threads):
+        for i, (name, _, good) in enumerate(plans[t]):
+            answer = answers[t][i]
+            if not good:
+                assert isinstance(answer, tf.errors.InvalidArgumentError), f"bad {name} request accepted"
+                refused += 1
+                continue
+            assert isinstance(answer, dict), f"good {name} request refused: {answer}"
+            for key, value in expected[t][i].items():
+                np.testing.assert_array_equal(answer[key], value, err_msg=f"{name}/{key}")
+            served += 1
+    assert refused >= 20 and served >= 30
