@@ -1,5 +1,5 @@
 """tfbetavae benchmark: training, fit path and precision, independent runs, matmul peak and FLOPs, data
-pipeline, metric evaluation, SavedModel serving.
+pipeline, metric evaluation, SavedModel serving, SavedModel and LiteRT clients (1 and 4 at once).
 
     python scripts/bench.py                     # full run (several minutes on 2 cores), writes bench_results.json
     python scripts/bench.py --quick --json x.json   # smoke run (tiny repetition counts)
@@ -112,7 +112,7 @@ QUICK = {
     "tune_steps": 4,
     "tune_sizes": {"num_train": 4, "num_eval": 2},
 }
-SECTIONS = ("training", "fit", "independent", "study", "tune", "data", "metric", "serving")
+SECTIONS = ("training", "fit", "independent", "study", "tune", "data", "metric", "serving", "clients")
 PRECISIONS = ("float32", "bfloat16")
 DEFAULT_STEPS_PER_EXECUTION = 16
 MODES = ("eager", "tf_function", "xla")
@@ -925,6 +925,124 @@ def bench_serving(cfg: dict, model) -> dict:
     return result
 
 
+# ----------------------------------------------------------------------------------------------- clients
+SERVING_CLIENTS = 4
+
+
+def _in_threads(work, count: int) -> float:
+    """Runs ``work(i)`` for i < count in as many threads, started together; returns the wall time."""
+    import threading
+
+    barrier = threading.Barrier(count + 1)
+    errors = []
+
+    def run(i):
+        barrier.wait()
+        try:
+            work(i)
+        except BaseException as error:  # noqa: BLE001 - re-raised below, in the caller's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - start
+
+
+def _client_numbers(clients, cfg: dict) -> dict:
+    """Batch-1 latency and batch-N throughput with every client (small, large) calling in its own thread at once."""
+    for small, large in clients:
+        for _ in range(3):
+            small()
+        large()
+    latency = [[] for _ in clients]
+    calls = max(2, cfg["latency_calls"] // len(clients))
+    _in_threads(lambda i: latency[i].extend(latencies_ms(clients[i][0], calls)), len(clients))
+    rates, repeats = [], 2
+    for _ in range(cfg["serving_rounds"]):
+        seconds = _in_threads(lambda i: [clients[i][1]() for _ in range(repeats)], len(clients))
+        rates.append(len(clients) * repeats * cfg["serving_batch"] / seconds)
+    values = [v for per_client in latency for v in per_client]
+    return {
+        "p50_ms_batch_1": float(np.percentile(values, 50)),
+        "p99_ms_batch_1": float(np.percentile(values, 99)),
+        "latency_calls": len(values),
+        f"images_per_s_batch_{cfg['serving_batch']}": median(rates),
+    }
+
+
+def bench_clients(cfg: dict, model) -> dict:
+    """``encode`` through the SavedModel and LiteRT: p50/p99 latency at batch 1 and throughput at the serving
+    batch, for one client and for SERVING_CLIENTS concurrent ones (threads sharing one loaded SavedModel; LiteRT
+    interpreters are not thread-safe, so each LiteRT client has its own, one per batch size to avoid resizing)."""
+    import tensorflow as tf
+
+    from tfbetavae.export import export_saved_model
+
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = None
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    one, many = make_images(1, seed=2), make_images(cfg["serving_batch"], seed=3)
+    result = {"batch_throughput": cfg["serving_batch"], "clients": SERVING_CLIENTS, "litert_threads": threads}
+    with tempfile.TemporaryDirectory() as folder:
+        path = export_saved_model(model, Path(folder) / "betavae", version=1, tflite=Interpreter is not None)
+        signature = tf.saved_model.load(str(path)).signatures["encode"]
+        one_t, many_t = tf.constant(one), tf.constant(many)
+
+        def saved_model_client():
+            return lambda: signature(images=one_t)["mean"].numpy(), lambda: signature(images=many_t)["mean"].numpy()
+
+        def litert_client():
+            small, large = (
+                Interpreter(model_path=str(path / "model.tflite"), num_threads=threads).get_signature_runner("encode")
+                for _ in range(2)
+            )
+            return lambda: small(images=one)["mean"], lambda: large(images=many)["mean"]
+
+        makers = {"saved_model": saved_model_client}
+        if Interpreter is None:
+            result["litert"] = {"status": "skipped", "reason": "ai-edge-litert is not installed (pip install -e .[dev])"}
+        else:
+            makers["litert"] = litert_client
+        for name, make in makers.items():
+            result[name] = {
+                "one_client": _client_numbers([make()], cfg),
+                "concurrent": _client_numbers([make() for _ in range(SERVING_CLIENTS)], cfg),
+            }
+    return result
+
+
+def client_rows(clients: dict | None) -> list[str]:
+    """Table rows of the clients section: each client kind alone, then under concurrent clients."""
+    if not clients:
+        return []
+    rows, size = [], clients["batch_throughput"]
+    key = f"images_per_s_batch_{size}"
+    for name, label in (("saved_model", "SavedModel"), ("litert", "LiteRT")):
+        numbers = clients.get(name, {})
+        if "one_client" not in numbers:
+            continue
+        alone, many = numbers["one_client"], numbers["concurrent"]
+        rows.append(
+            f"| {label} encode, batch 1, {clients['clients']} clients | p50 {many['p50_ms_batch_1']:.2f} ms, p99 "
+            f"{many['p99_ms_batch_1']:.2f} ms | 1 client p50 {alone['p50_ms_batch_1']:.2f} ms, p99 "
+            f"{alone['p99_ms_batch_1']:.2f} ms | {many['p50_ms_batch_1'] / alone['p50_ms_batch_1']:.2f}× (p50) |"
+        )
+        rows.append(
+            f"| {label} encode, batch {size}, {clients['clients']} clients | {many[key]:.0f} images/s | 1 client "
+            f"{alone[key]:.0f} images/s | {many[key] / alone[key]:.2f}× |"
+        )
+    return rows
+
+
 # ----------------------------------------------------------------------------------------------- investigation
 # Each experiment keeps the mathematics of the model and the data unchanged: every alternative formulation below
 # is checked against the library's own output before it is timed, and the verdict is a measured ratio.
@@ -1506,6 +1624,7 @@ def table(results: dict) -> str:
             f"| SavedModel encode, batch {size} | {saved[key]:.0f} images/s | Keras model.encode {keras_[key]:.0f} "
             f"images/s | {serving['throughput_ratio_saved_model_vs_keras']:.2f}× |"
         )
+    rows += client_rows(results.get("clients"))
     checks = results.get("targets", {})
     if checks:
         rows.append("")
@@ -1663,7 +1782,7 @@ def main(argv=None) -> dict:
         log(f"data pipeline, load {load()}")
         results["data"] = bench_data(cfg, consumption)
     model = None
-    if "metric" in sections or "serving" in sections:
+    if "metric" in sections or "serving" in sections or "clients" in sections:
         model = make_model("tf_function")
         model.train_on_batch(make_images(BATCH_SIZE))
     if "metric" in sections:
@@ -1672,6 +1791,9 @@ def main(argv=None) -> dict:
     if "serving" in sections:
         log(f"SavedModel serving, load {load()}")
         results["serving"] = bench_serving(cfg, model)
+    if "clients" in sections:
+        log(f"SavedModel and LiteRT clients (1 and {SERVING_CLIENTS} at once), load {load()}")
+        results["clients"] = bench_clients(cfg, model)
     if args.investigate:
         log(f"investigation, load {load()}")
         results["investigation"] = run_investigation(cfg, log)
