@@ -4,6 +4,7 @@ loopback, the ``tune`` CLI, and clear errors. Models are tiny (latent_dim 2, a f
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -97,7 +98,8 @@ def test_a_new_best_trial_is_exported_as_a_new_version(tmp_path, sprites):
     assert export_best(run(3), tmp_path / "exported") == second  # and a rerun of the finished search adds nothing
 
 
-def test_hyperband_passes_epochs_and_continues_from_parent_weights(tmp_path, sprites):
+def test_hyperband_passes_epochs_and_continues_from_parent_weights(tmp_path, sprites, caplog):
+    caplog.set_level(logging.INFO, logger="tfbetavae.tuning")
     tuner = search(sprites, tmp_path, "hb", tuner="hyperband", max_trials=3, steps=4, max_epochs=2, factor=2,
                    objective=planted_score, betas=[1, 2, 4, 8, 16], **TINY)
     rows = results_table(tuner)
@@ -109,6 +111,12 @@ def test_hyperband_passes_epochs_and_continues_from_parent_weights(tmp_path, spr
     assert continued["steps"] == 4  # epochs 1 -> 2 on top of the parent's weights (step counter 2)
     model = tuner.load_model(tuner.oracle.get_trial(continued["trial_id"]))
     assert int(model.optimizer.iterations.numpy()) == 4  # Adam's state came along too
+    # The progress lines count each trial's own budget: a first-round trial 2 steps, the continued one 4.
+    lines = [record.getMessage() for record in caplog.records if record.name == "tfbetavae.tuning"]
+    assert lines[0] == f"search {tmp_path / 'hb'}: 3 trials, each scored with a score function"
+    for row, budget in ((first_round[0], 2), (first_round[1], 2), (continued, 4)):
+        assert any(line.startswith(f"trial {row['trial']}/3: β={row['beta']:g} seed 0, step {budget}/{budget}, "
+                                   f"score {row['score']:.3f}, reconstruction ") for line in lines), lines
 
 
 def test_planted_objective_bayesian_search_resumes_without_rerunning_finished_trials(tmp_path, sprites):

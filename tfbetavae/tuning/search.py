@@ -27,7 +27,7 @@ import keras_tuner as kt
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.training import atomic_write_json
 from tfbetavae.tuning._checks import positive_int
-from tfbetavae.tuning.hypermodel import BetaVAEHyperModel, ScoreFunction
+from tfbetavae.tuning.hypermodel import PRIMARY_KEYS, BetaVAEHyperModel, ScoreFunction
 from tfbetavae.tuning.sizes import describe_sizes, scored_images, sizes_in_effect
 
 __all__ = [
@@ -146,7 +146,9 @@ class TrialReporter:
         metrics = trial.metrics
         values = {name: metrics.get_last_value(name) for name in ("score", "reconstruction", "kl", "steps_trained")
                   if metrics.exists(name)}
-        score_name = self.hypermodel.metric or "score"
+        hypermodel = self.hypermodel
+        primary = hypermodel.metric is not None and PRIMARY_KEYS.get(hypermodel.metric) == hypermodel.score_key
+        score_name = hypermodel.metric if primary else hypermodel.score_key  # "beta_vae", or "dci_completeness"
         parts = [f"step {int(values.get('steps_trained', self._step))}/{self.target_steps(trial)}"]
         if values.get("score") is not None:
             parts.append(f"{score_name} {values['score']:.3f}")
