@@ -145,7 +145,7 @@ def bad(trained, tmp_path_factory):
     shutil.rmtree(folder / "no_checkpoint" / "checkpoints")
     shutil.copytree(root / "run", folder / "other_format")
     config = json.loads((folder / "other_format" / "config.json").read_text())
-    (folder / "other_format" / "config.json").write_text(json.dumps({**config, "tfbetavae_version": "9.9"}))
+    (folder / "other_format" / "config.json").write_text(json.dumps({**config, "run_format": 2}))  # a future format
     (folder / "empty_base" / ".tmp-1-left-by-a-killed-export").mkdir(parents=True)
     other = _OtherModule()
     tf.saved_model.save(other, str(folder / "foreign_saved_model"), signatures={"double": other.double})
