@@ -156,6 +156,13 @@ def test_every_bad_request_is_refused_by_name_and_the_process_survives(exports):
 
 
 # --------------------------------------------------------------------------- readable exports
+def test_the_card_tells_clients_what_the_graph_refuses(exports):
+    card = json.loads((exports["images"] / "model_card.json").read_text())
+    assert card["input_checks"]["sample_max_num"] == max_sample_num(SHAPE) == 2**26 // 256
+    assert "empty batch gives empty outputs" in card["input_checks"]["signatures"]
+    assert "tflite" not in card and "tflite" not in card["files"]  # only when asked for
+
+
 def test_a_fresh_export_is_readable_by_other_users(tmp_path):
     old = os.umask(0o022)
     try:

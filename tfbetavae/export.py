@@ -427,6 +427,12 @@ def export_saved_model(
         archive.write_out(os.fspath(staging), verbose=False)
         model.save(staging / KERAS_FILE)
         card = _model_card(model, version, _signature_table(functions), scores, training_info)
+        card["input_checks"] = {  # what a client can rely on the graph to refuse (docs/export-serving.md)
+            "signatures": "wrong rank or shape, NaN or infinite values, images outside [0, 1], num < 0 or > "
+            "sample_max_num: InvalidArgumentError naming the problem; wrong dtype: refused by the signature; "
+            "an empty batch gives empty outputs",
+            "sample_max_num": max_sample_num(model.image_shape),
+        }
         if tflite:
             from tfbetavae.litert import TFLITE_FILE, tflite_card, write_tflite  # noqa: PLC0415
 
