@@ -1,6 +1,8 @@
 """Exports the reference models shipped in ``exported_models/`` from the paper study (scripts/paper_study.py).
 
-    python scripts/ship_reference_models.py --study studies/paper
+    python scripts/ship_reference_models.py --study studies/paper                 # version 1 (the 10,000-step study)
+    python scripts/ship_reference_models.py --study studies/paper --only beta-vae --same-runs-as 1 --partial
+                                                                  # version 2: the same run, trained to 30,000 steps
 
 * ``exported_models/vae/``: the β=1 run (a plain VAE) whose MIG is the median of its seeds;
 * ``exported_models/beta-vae/``: the β whose median MIG over seeds is highest (β > 1), and of its seeds the one
@@ -10,6 +12,10 @@ MIG chooses because it separates the settings of that study best; the β-VAE sco
 docs/reproduction.md). Each model card holds the run's scores at its last step as the study measured them, the
 metric sizes and seed they were measured with, the setting, seed, steps, the study it came from, the scores of
 every seed of its setting, and the rule that chose it.
+
+Each shipping writes the next version beside the earlier ones (TF Serving's layout: a user's pinned version keeps
+working). ``--same-runs-as V`` ships the setting and seed that version V shipped, trained further, when the rule
+cannot be re-applied because not every seed has reached the study's last step; the card says so.
 """
 
 from __future__ import annotations
@@ -62,12 +68,40 @@ def without_optimizer(model):
     return fresh
 
 
+def next_version(folder: Path) -> int:
+    versions = [int(p.name) for p in folder.glob("*") if p.is_dir() and p.name.isdigit()] if folder.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def same_runs_as(out: Path, version: int, rows: list[dict], names: list[str]) -> dict[str, tuple[dict, str]]:
+    """{name: (row, why)}: the setting and seed a shipped version holds, at the study's last step."""
+    import json
+
+    chosen = {}
+    for name in names:
+        card = json.loads((out / name / str(version) / "model_card.json").read_text())
+        training = card["training"]
+        matches = [r for r in rows if r["seed"] == training["seed"]
+                   and all(r[k] == v for k, v in training["setting"].items())]
+        if not matches:
+            raise SystemExit(f"{name}: the run of version {version} (seed {training['seed']}) has not reached the "
+                             "study's last step")
+        chosen[name] = (matches[0], (
+            f"the setting and seed of version {version}, trained to step {matches[0]['step']}; version {version} "
+            f"was chosen at {training['steps']} steps as {training['chosen_by']}. Not re-chosen here: "
+            f"{len(rows)} run(s) reached step {matches[0]['step']}"
+        ))
+    return chosen
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", default="studies/paper")
     parser.add_argument("--out", default="exported_models")
     parser.add_argument("--score", default="mig", help="the score that chooses the runs")
-    parser.add_argument("--overwrite", action="store_true", help="replace version 1 if it exists")
+    parser.add_argument("--only", choices=("vae", "beta-vae"), default=None, help="ship one of the two")
+    parser.add_argument("--same-runs-as", type=int, default=None, metavar="V",
+                        help="ship the setting and seed of shipped version V, at this study's last step")
     parser.add_argument("--partial", action="store_true", help="choose from the runs finished so far (a preview)")
     args = parser.parse_args()
 
@@ -77,20 +111,25 @@ def main() -> int:
     from tfbetavae.export import export_saved_model
     from tfbetavae.studies import collect_results, load_plan
 
-    study_dir = Path(args.study)
+    study_dir, out = Path(args.study), Path(args.out)
     plan = load_plan(study_dir)
     rows = [row for row in collect_results(study_dir) if row["step"] == plan.steps]
     expected = len(plan.settings) * len(plan.seeds)
     if len(rows) != expected and not args.partial:
         raise SystemExit(f"{study_dir}: {len(rows)} of {expected} runs reached step {plan.steps}; finish the study first")
-    for name, (row, why) in choose(rows, args.score).items():
+    names = [args.only] if args.only else ["vae", "beta-vae"]
+    if args.same_runs_as is None:
+        chosen = {name: pick for name, pick in choose(rows, args.score).items() if name in names}
+    else:
+        chosen = same_runs_as(out, args.same_runs_as, rows, names)
+    for name, (row, why) in chosen.items():
         siblings = sorted((r for r in rows if r["setting"] == row["setting"]), key=lambda r: r["seed"])
         model = without_optimizer(
             keras.models.load_model(study_dir / "runs" / row["cell"] / "model.keras", safe_mode=True)
         )
         scores = {k: v for k, v in row.items() if k not in IDENTITY_KEYS and k not in SETTING_KEYS}
         info = {
-            "study": os.fspath(study_dir),
+            "study": Path(*study_dir.parts[-2:]).as_posix(),  # the study's name in the repository, no machine path
             "reproduce": "python scripts/paper_study.py --only paper && python scripts/ship_reference_models.py",
             "setting": {k: row[k] for k in SETTING_KEYS},
             "seed": row["seed"],
@@ -102,9 +141,10 @@ def main() -> int:
                                      "held_out_images": plan.held_out_images},
             "seeds_of_this_setting": {str(r["seed"]): {k: r[k] for k in scores if k in r} for r in siblings},
         }
-        path = export_saved_model(model, Path(args.out) / name, version=1, overwrite=args.overwrite,
-                                  scores=scores, training_info=info)
-        print(f"{name}: {row['setting']} seed {row['seed']} ({args.score} {row[args.score]:.3f}) -> {path}")
+        version = next_version(out / name)
+        path = export_saved_model(model, out / name, version=version, scores=scores, training_info=info)
+        print(f"{name}: {row['setting']} seed {row['seed']} at step {row['step']} ({args.score} {row[args.score]:.3f})"
+              f" -> {path}")
     return 0
 
 

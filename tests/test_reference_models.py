@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 
 from tfbetavae.data import ProceduralDSprites
-from tfbetavae.loading import ModelLoadError
+from tfbetavae.loading import ModelLoadError, numeric_versions
 from tfbetavae.reference import REFERENCE_DIR, REFERENCE_NAMES, load_reference, reference_dir, reference_models
 
 SHIPPED = list(REFERENCE_NAMES)
+# Every shipped version is tested: a user's pinned version must keep working after a newer one ships.
+VERSIONS = [(name, version) for name in SHIPPED for version in numeric_versions(REFERENCE_DIR / name)]
 MAX_BYTES = 10 * 1024 * 1024
 
 
@@ -24,24 +26,40 @@ def test_both_reference_models_are_shipped():
     assert reference_models() == SHIPPED
 
 
-@pytest.mark.parametrize("name", SHIPPED)
-def test_card_says_where_the_model_comes_from(name):
-    card = load_reference(name).card
+def test_load_reference_opens_the_newest_version_unless_asked():
+    for name in SHIPPED:
+        versions = numeric_versions(reference_dir() / name)
+        assert versions[0] == 1  # version 1 stays, whatever ships later
+        assert load_reference(name).card["version"] == versions[-1]
+        assert load_reference(name, version=1).card["version"] == 1
+
+
+@pytest.mark.parametrize(("name", "version"), VERSIONS)
+def test_card_says_where_the_model_comes_from(name, version):
+    card = load_reference(name, version=version).card
     training, scores = card["training"], card["scores"]
     assert {"study", "setting", "seed", "steps", "chosen_by", "scores_measured_with", "seeds_of_this_setting"} <= set(training)
-    assert training["steps"] == card["step_counter"] == 10000
+    assert training["steps"] == card["step_counter"] >= 10000
+    assert not training["study"].startswith("/")  # no path of the machine that trained it
     assert (training["setting"]["beta"] == 1.0) == (name == "vae")
     for key in ("beta_vae_eval_accuracy", "beta_vae_paper_eval_accuracy", "mig", "dci_disentanglement", "reconstruction", "kl"):
         assert math.isfinite(scores[key])
     seeds = training["seeds_of_this_setting"]
-    assert str(training["seed"]) in seeds and len(seeds) >= 3
+    assert str(training["seed"]) in seeds
+    earlier = training["chosen_by"].removeprefix("the setting and seed of version ")
+    if earlier != training["chosen_by"]:  # the run an earlier version shipped, trained further
+        before = load_reference(name, version=int(earlier.split(",")[0])).card["training"]
+        assert (before["seed"], before["setting"]) == (training["seed"], training["setting"])
+        assert training["steps"] > before["steps"]
+        return
+    assert len(seeds) >= 3
     migs = sorted(values["mig"] for values in seeds.values())
     assert scores["mig"] == migs[(len(migs) - 1) // 2]  # the median seed, not the luckiest
 
 
-@pytest.mark.parametrize("name", SHIPPED)
-def test_each_shipped_version_is_small(name):
-    folder = reference_dir() / name / "1"
+@pytest.mark.parametrize(("name", "version"), VERSIONS)
+def test_each_shipped_version_is_small(name, version):
+    folder = reference_dir() / name / str(version)
     assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) <= MAX_BYTES
 
 
@@ -52,11 +70,11 @@ def _tolerance(p: float, n_card: int, n_fresh: int) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", SHIPPED)
-def test_a_fresh_evaluation_reproduces_the_card(name):
+@pytest.mark.parametrize(("name", "version"), VERSIONS)
+def test_a_fresh_evaluation_reproduces_the_card(name, version):
     from tfbetavae.metrics import beta_vae_score, mig
 
-    model = load_reference(name)
+    model = load_reference(name, version=version)
     card = model.card["scores"]
     sizes = model.card["training"]["scores_measured_with"]["metric_sizes"]
     data = ProceduralDSprites()
@@ -91,10 +109,10 @@ def test_bare_tensorflow_loads_them_in_a_fresh_process():
         "    out = m.signatures['encode'](images=tf.zeros([2, 64, 64, 1]))\n"
         "    print(path, out['mean'].shape)\n"
     )
-    paths = [str(reference_dir() / name / "1") for name in SHIPPED]
+    paths = [str(reference_dir() / name / str(version)) for name, version in VERSIONS]
     result = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.count("(2, 10)") == len(SHIPPED)
+    assert result.stdout.count("(2, 10)") == len(VERSIONS)
 
 
 def test_the_deprecated_loader_still_opens_them():
@@ -108,7 +126,8 @@ def test_the_deprecated_loader_still_opens_them():
 def test_wrong_name_or_version_is_named():
     with pytest.raises(ModelLoadError, match=r"no shipped reference model 'betavae' .*shipped: vae, beta-vae"):
         load_reference("betavae")
-    with pytest.raises(ModelLoadError, match=r"no version 7 .*versions here: 1"):
+    listed = ", ".join(str(v) for v in numeric_versions(reference_dir() / "beta-vae"))
+    with pytest.raises(ModelLoadError, match=rf"no version 7 .*versions here: {listed}"):
         load_reference("beta-vae", version=7)
 
 
