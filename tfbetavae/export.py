@@ -5,7 +5,11 @@
 * the SavedModel (``saved_model.pb``, ``variables/``, ``assets/``) with four signatures that take and return
   plain tensors — ``encode`` (also ``serving_default``), ``decode``, ``reconstruct`` and ``sample``;
 * ``model.keras``: the Keras model, to fine-tune (``keras.models.load_model`` after ``import tfbetavae.model``);
-* ``model_card.json``: settings, training information, scores and library versions.
+* ``model_card.json``: settings, training information, scores, input checks and library versions;
+* with ``tflite=True``, ``model.tflite`` for LiteRT (see ``tfbetavae.litert``).
+
+Every signature checks its inputs' shape and values before any op that could fail on them (a wrong rank used
+to abort the process inside oneDNN), and answers an empty batch with empty outputs.
 
 A version is written into a hidden temporary folder beside it and renamed into place once complete, so
 neither a crash nor a server polling the base folder ever sees a half-written version.
@@ -41,6 +45,7 @@ __all__ = [
     "export_saved_model",
     "latest_version",
     "load_exported",
+    "max_sample_num",
     "posterior_noise",
     "prior_codes",
 ]
