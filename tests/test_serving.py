@@ -195,7 +195,8 @@ def test_shipped_model_cards_hold_no_absolute_paths():
         text = json.loads(card.read_text())
         absolute = [s for s in _strings(text) if os.path.isabs(s) or re.match(r"^[A-Za-z]:[\\/]", s) or "/work/" in s]
         assert absolute == [], f"{card}: {absolute}"
-        assert text["training"]["study"] == "studies/paper"
+        if card.parent.name == "1":  # later versions may come from other studies; these two came from this one
+            assert text["training"]["study"] == "studies/paper"
 
 
 # --------------------------------------------------------------------------- load test
