@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tfbetavae.data.indexed import IndexedImages, resize_uint8
+from tfbetavae.data.tfds import prepared_builder
 
 LABEL_PREFIX = "label_"
 
@@ -35,15 +36,7 @@ def tfds_ground_truth(
     """
     import tensorflow_datasets as tfds
 
-    try:
-        builder = tfds.builder(name, data_dir=None if data_dir is None else os.fspath(data_dir))
-    except Exception as error:  # DatasetNotFoundError and friends
-        raise ValueError(f"unknown TFDS data set {name!r}: {error}") from error
-    if not builder.is_prepared():
-        raise FileNotFoundError(
-            f"TFDS data set {name!r} is not prepared in {builder.data_dir}; nothing is downloaded at run time "
-            f"(prepare it once with `tfds build {name} --data_dir DIR`, manual files in DIR/downloads/manual/)"
-        )
+    builder = prepared_builder(name, data_dir)
     features = builder.info.features
     if image_key not in features:
         raise ValueError(f"TFDS data set {name!r} has no feature {image_key!r}; features: {sorted(features)}")
