@@ -24,6 +24,20 @@ TINY = {
 }
 
 
+def small_networks(input_shape, latent_dim):
+    """A user's own networks for a study (tests/test_study.py): a flat MLP pair, built fresh per call."""
+    import keras
+
+    encoder = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(32, activation="relu"),
+                                keras.layers.Dense(2 * latent_dim)])
+    size = 1
+    for side in input_shape:
+        size *= side
+    decoder = keras.Sequential([keras.layers.Dense(32, activation="relu"), keras.layers.Dense(size),
+                                keras.layers.Reshape(tuple(input_shape))])
+    return encoder, decoder
+
+
 def main() -> int:
     from tfbetavae.studies import study
 

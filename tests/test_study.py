@@ -18,7 +18,7 @@ from tfbetavae.studies import collect_results, load_plan, report, study
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-from study_process import TINY  # noqa: E402
+from study_process import TINY, small_networks  # noqa: E402
 
 CELLS = 4  # 2 β × 2 seeds
 
@@ -168,6 +168,24 @@ def test_a_study_extends_in_its_own_folder(tiny_study, tmp_path, capsys):
     again = study(folder, **tiny, steps=50, verbose=False)  # steps alone keeps the folder's evaluation steps
     assert load_plan(folder).eval_steps == [10, 20, 30, 40, 50]
     assert sorted({r["step"] for r in again}) == [10, 20, 30, 40, 50] and len(again) == CELLS * 5
+
+
+def test_a_study_trains_the_users_networks(tmp_path):
+    """networks=factory: every cell is a BetaVAE on the user's networks; the plan names the factory."""
+    import keras
+
+    folder = tmp_path / "own"
+    rows = study(folder, **{**TINY, "betas": [4], "seeds": [0], "eval_steps": [10]}, networks=small_networks,
+                 verbose=False)
+    assert len(rows) == 1 and 0.0 <= rows[0]["mig"] <= 1.0
+    assert json.loads((folder / "study.json").read_text())["networks"] == "study_process:small_networks"
+    (run,) = (folder / "runs").iterdir()
+    model = keras.models.load_model(run / "model.keras")
+    assert isinstance(model.encoder, keras.Sequential) and model.custom_networks == (True, True)
+    assert [layer.units for layer in model.encoder.layers if hasattr(layer, "units")] == [32, 8]
+    with pytest.raises(ValueError, match="cannot be imported here"):
+        study(tmp_path / "named", **TINY, networks="no_such_module:factory", verbose=False)
+    assert "networks" not in json.loads((ROOT / "docs" / "paper_study" / "study.json").read_text())  # same plans
 
 
 def _run(folder: Path, *extra: str, log: Path) -> subprocess.Popen:

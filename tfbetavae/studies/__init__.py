@@ -9,7 +9,7 @@ study, or from its ``results.json`` alone when the run folders are absent. See d
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ from tfbetavae.studies.runner import (
     load_plan,
     make_plan,
     make_settings,
+    networks_factory,
+    networks_name,
     resolve_study_data,
     run_grid,
     run_local_workers,
@@ -105,6 +107,7 @@ def study(
     chief_timeout: float | None = None,
     verbose: bool = True,
     keras_tuner_output: bool = False,
+    networks: Callable | str | None = None,
 ) -> list[dict]:
     """Runs (or resumes) a study in ``directory`` and returns its result rows (one per run × evaluated step).
 
@@ -121,6 +124,10 @@ def study(
     steps) extend every cell from its saved state, in the same folder. Progress is the study's own lines
     ("cell 3/9: beta=4 seed 1, step 5000/10000, ..."); KerasTuner's trial tables only with
     ``keras_tuner_output=True``.
+
+    ``networks(input_shape, latent_dim) -> (encoder, decoder)`` trains every cell on your own networks (see
+    docs/own-model-and-data.md); the plan records it as ``"module:function"``, which local workers and a resumed
+    study import, so it must be a module-level function of an importable module (or pass that name).
     """
     from tfbetavae.data.ground_truth import GroundTruthData
     from tfbetavae.tuning.search import is_chief, is_worker
@@ -149,6 +156,8 @@ def study(
         eval_steps = [s for s in saved if s < steps] if steps >= max(saved) else None
     plan = make_plan(grid, seeds, _steps(steps, eval_steps), scores, metric_sizes, fast, batch_size=batch_size,
                      data=spec, eval_seed=eval_seed, precision=precision)
+    plan.networks = networks_name(networks)
+    factory = networks_factory(plan.networks, None if isinstance(networks, str) else networks)
     if is_worker():
         plan = check_or_write_plan(study_dir, plan, write=False)
     else:
@@ -163,7 +172,7 @@ def study(
         run_local_workers(study_dir, workers, threads, say=say, keras_tuner_output=keras_tuner_output)
     else:
         run_grid(plan, study_dir, source, say=say, num_workers=num_workers, chief_timeout=chief_timeout,
-                 keras_tuner_output=keras_tuner_output)
+                 keras_tuner_output=keras_tuner_output, networks=factory)
     if is_worker():
         say("worker: no cells left; the results are with the chief")
         return []

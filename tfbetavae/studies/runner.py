@@ -19,6 +19,7 @@ Layout of a study folder::
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import itertools
 import json
@@ -30,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,7 @@ class StudyPlan:
     precision: str = "float32"
     format: int = PLAN_FORMAT
     labels: dict[str, str] = field(default_factory=dict)
+    networks: str | None = None  # "module:function" of the user's networks factory; None: the standard networks
 
     @property
     def steps(self) -> int:
@@ -134,7 +136,10 @@ class StudyPlan:
         return max(d for d in range(1, min(common, 500) + 1) if common % d == 0)
 
     def to_json(self) -> dict:
-        return {**asdict(self), "settings": [asdict(s) for s in self.settings]}
+        saved = {**asdict(self), "settings": [asdict(s) for s in self.settings]}
+        if saved["networks"] is None:  # plans written before networks existed stay the same plan
+            del saved["networks"]
+        return saved
 
     @classmethod
     def from_json(cls, data: Mapping) -> StudyPlan:
@@ -348,8 +353,40 @@ def load_plan(study_dir: str | os.PathLike) -> StudyPlan:
 
 
 # --------------------------------------------------------------------------- one cell
-def build_model(setting: Setting, image_shape, seed: int, dataset_size: int | None = None):
-    """The model of a setting, seeded; compiled with the setting's learning rate."""
+def networks_name(factory: Callable | str | None) -> str | None:
+    """``"module:function"`` of a networks factory: what a plan saves, and what worker processes import."""
+    if factory is None or isinstance(factory, str):
+        return factory
+    if not callable(factory):
+        raise TypeError(f"networks must be a function (input_shape, latent_dim) -> (encoder, decoder), got "
+                        f"{type(factory).__name__}")
+    return f"{factory.__module__}:{factory.__qualname__}"
+
+
+def networks_factory(name: str | None, given: Callable | None = None) -> Callable | None:
+    """The factory a plan names: the function given in this process, else imported from ``module:function``."""
+    if name is None or given is not None:
+        return given
+    module, _, qualname = name.partition(":")
+    try:
+        target = importlib.import_module(module)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError):
+        raise ValueError(
+            f"the study's networks factory {name!r} cannot be imported here; define it at module level in an "
+            "importable module (worker processes and resumed studies import it by name)"
+        ) from None
+    return target
+
+
+def build_model(setting: Setting, image_shape, seed: int, dataset_size: int | None = None,
+                networks: Callable | None = None):
+    """The model of a setting, seeded; compiled with the setting's learning rate.
+
+    ``networks(input_shape, latent_dim) -> (encoder, decoder)`` gives the user's networks (fresh ones per call);
+    without it the standard networks are built.
+    """
     import keras
 
     from tfbetavae.model import BetaVAE
@@ -357,6 +394,8 @@ def build_model(setting: Setting, image_shape, seed: int, dataset_size: int | No
 
     keras.utils.set_random_seed(seed)
     common = {"latent_dim": setting.latent_dim, "input_shape": tuple(image_shape), "seed": seed}
+    if networks is not None:
+        common["encoder"], common["decoder"] = networks(tuple(image_shape), setting.latent_dim)
     if setting.objective == "beta-vae":
         model = BetaVAE(beta=setting.beta, **common)
     elif setting.objective == "capacity":
@@ -496,7 +535,8 @@ def cell_number(plan: StudyPlan, setting: Setting, seed: int) -> str:
     return f"{index}/{len(plan.seeds) * len(plan.settings)}"
 
 
-def run_cell(plan: StudyPlan, setting: Setting, seed: int, study_dir: Path, data, say=print) -> dict:
+def run_cell(plan: StudyPlan, setting: Setting, seed: int, study_dir: Path, data, say=print,
+             networks: Callable | None = None) -> dict:
     """Trains (or resumes, extends, or skips) one cell and returns its row at the last evaluation step."""
     from tfbetavae.training import restore_run, train
 
@@ -508,7 +548,8 @@ def run_cell(plan: StudyPlan, setting: Setting, seed: int, study_dir: Path, data
         say(f"{label}: already scored at every step")
         return max(rows, key=lambda row: row["step"])
     size = len(data) if hasattr(data, "__len__") else None
-    model = build_model(setting, data.observation_shape, seed, dataset_size=size)
+    model = build_model(setting, data.observation_shape, seed, dataset_size=size,
+                        networks=networks_factory(plan.networks, networks))
     scorer = _cell_scorer(plan, setting, seed, run_dir, data, say)
     step = restore_run(model, run_dir)
     if step:
@@ -579,7 +620,7 @@ def _grid_oracle_class():
     return ResumableGridOracle
 
 
-def _make_tuner(plan: StudyPlan, study_dir: Path, data, say):
+def _make_tuner(plan: StudyPlan, study_dir: Path, data, say, networks: Callable | None = None):
     import keras_tuner as kt
 
     ResumableGridOracle = _grid_oracle_class()  # noqa: N806 - a class
@@ -592,7 +633,7 @@ def _make_tuner(plan: StudyPlan, study_dir: Path, data, say):
 
         def run_trial(self, trial, *args, **kwargs):
             values = trial.hyperparameters.values
-            row = run_cell(plan, plan.setting(values["setting"]), int(values["seed"]), study_dir, data, say)
+            row = run_cell(plan, plan.setting(values["setting"]), int(values["seed"]), study_dir, data, say, networks)
             metrics = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                        and k not in ("seed", "step") and v is not None and math.isfinite(float(v))}
             metrics[OBJECTIVE_KEY] = metrics.get(_headline_keys(plan)[0], 0.0)
@@ -626,7 +667,8 @@ def _failed_trials(tuner) -> list[str]:
 
 
 def run_grid(plan: StudyPlan, study_dir: Path, data, say=print, num_workers: int | None = None,
-             chief_timeout: float | None = None, keras_tuner_output: bool = False) -> None:
+             chief_timeout: float | None = None, keras_tuner_output: bool = False,
+             networks: Callable | None = None) -> None:
     """This process's part of the study: all of it, a worker's share, or (chief) serving the grid.
 
     The progress lines are the study's own; KerasTuner's per-trial tables ("Best Value So Far", which mean
@@ -634,7 +676,7 @@ def run_grid(plan: StudyPlan, study_dir: Path, data, say=print, num_workers: int
     """
     from tfbetavae.tuning.search import forget_finished_retries, is_chief, serve_oracle
 
-    tuner = _make_tuner(plan, study_dir, data, say)
+    tuner = _make_tuner(plan, study_dir, data, say, networks)
     tuner.oracle.verbose = int(keras_tuner_output)
     if not _is_worker():
         forget_finished_retries(tuner.oracle)

@@ -17,13 +17,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from pathlib import Path
 
-    from tfbetavae.studies.runner import load_plan, resolve_study_data, run_grid, set_threads, use_plan_precision
+    from tfbetavae.studies.runner import (
+        load_plan,
+        networks_factory,
+        resolve_study_data,
+        run_grid,
+        set_threads,
+        use_plan_precision,
+    )
 
     set_threads(int(os.environ.get("TFBETAVAE_THREADS", "0")) or None)
     study_dir = Path(args[0])
     plan = load_plan(study_dir)
     use_plan_precision(plan)
-    run_grid(plan, study_dir, resolve_study_data(plan.data), say=lambda text: print(text, flush=True))
+    run_grid(plan, study_dir, resolve_study_data(plan.data), say=lambda text: print(text, flush=True),
+             networks=networks_factory(plan.networks))
     return 0
 
 
