@@ -142,10 +142,11 @@ def test_wrong_name_or_version_is_named():
 def test_altered_files_are_named(tmp_path, monkeypatch, damage, message):
     copy = tmp_path / "exported_models"
     shutil.copytree(reference_dir() / "beta-vae", copy / "beta-vae")
-    damage(copy / "beta-vae" / "1")
+    newest = numeric_versions(copy / "beta-vae")[-1]
+    damage(copy / "beta-vae" / str(newest))
     monkeypatch.setenv("TFBETAVAE_REFERENCE_DIR", str(copy))
     with pytest.raises(ModelLoadError, match=message):
-        load_reference("beta-vae")
+        load_reference("beta-vae")  # the newest version, the damaged one
     assert json.loads((REFERENCE_DIR / "beta-vae" / "1" / "model_card.json").read_text())  # the shipped one is intact
 
 
