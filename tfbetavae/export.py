@@ -304,8 +304,20 @@ def _check_card_inputs(scores, training_info) -> None:
     _json_ready(training_info, "training_info")
 
 
+def _portable(value):
+    """``value`` with every absolute path cut to its last part: a card travels to other machines, and the folder
+    layout of the one that trained the model is nobody else's business (``/home/me/runs/b4`` → ``b4``)."""
+    if isinstance(value, Mapping):
+        return {k: _portable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_portable(v) for v in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        return os.path.basename(os.path.normpath(value)) or value
+    return value
+
+
 def _model_card(model, version: int, signatures: dict, scores, training_info) -> dict:
-    training = dict(training_info or {})
+    training = _portable(dict(training_info or {}))
     card = {
         "format": "tfbetavae-export",
         "format_version": MODEL_CARD_FORMAT,

@@ -62,7 +62,7 @@ def _training_info(location) -> dict:
               file=sys.stderr)
     info = {**(config or {}), "run": str(location.given)}
     if location.kind == "checkpoint":
-        info["checkpoint"] = str(location.path)  # an unfinished run: the card says so
+        info["checkpoint"] = location.path.relative_to(location.given).as_posix()  # an unfinished run: the card says so
     return info
 
 
