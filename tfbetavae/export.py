@@ -154,11 +154,11 @@ def _serving_functions(model) -> dict:
             return tf.identity(value)
 
     def decoded(z):
-        return _batch_safe(z, lambda codes: model._mean_image(model.decoder(codes)), (latent_dim,))
+        return _batch_safe(z, model.mean_output, (latent_dim,))
 
     def encode(images):
         def moments_and_sample(batch):
-            mean, log_variance = model._moments(batch)
+            mean, log_variance = model.posterior_moments(batch)
             sample = mean + tf.exp(0.5 * log_variance) * posterior_noise(batch, latent_dim)
             return {"mean": mean, "log_variance": log_variance, "sample": sample}
 
@@ -171,7 +171,7 @@ def _serving_functions(model) -> dict:
 
     def reconstruct(images):
         def reconstruction(batch):
-            return model._mean_image(model.decoder(model._moments(batch)[0]))
+            return model.mean_output(model.posterior_moments(batch)[0])
 
         return {"reconstruction": _batch_safe(checked_images(images), reconstruction, input_shape)}
 

@@ -52,14 +52,14 @@ def _functions(model) -> dict:
     image_spec = tf.TensorSpec([None, *input_shape], tf.float32, name="images")
 
     def encode(images):
-        mean, log_variance = model._moments(images)
+        mean, log_variance = model.posterior_moments(images)
         return {"mean": mean, "log_variance": log_variance}
 
     def decode(z):
-        return {image_key: model._mean_image(model.decoder(z))}
+        return {image_key: model.mean_output(z)}
 
     def reconstruct(images):
-        return {"reconstruction": model._mean_image(model.decoder(model._moments(images)[0]))}
+        return {"reconstruction": model.mean_output(model.posterior_moments(images)[0])}
 
     return {
         "encode": (encode, [image_spec]),
