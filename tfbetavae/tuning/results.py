@@ -165,10 +165,10 @@ def _best_trial(tuner: kt.Tuner):
     return best[0]
 
 
-def _same_trial(card: Mapping, tuner: kt.Tuner, trial) -> bool:
+def _same_trial(card: Mapping, tuner: kt.Tuner, trial, base_dir: str | os.PathLike) -> bool:
     training = card.get("training") or {}
-    try:
-        same_search = Path(training["tuning_dir"]).resolve() == Path(tuner.project_dir).resolve()
+    try:  # the card holds the search folder relative to the export's base folder (no machine path)
+        same_search = (Path(base_dir) / training["tuning_dir"]).resolve() == Path(tuner.project_dir).resolve()
     except (KeyError, TypeError):
         return False
     return (
@@ -193,7 +193,7 @@ def exported_version(tuner: kt.Tuner, base_dir: str | os.PathLike) -> Path | Non
         card = json.loads((folder / MODEL_CARD_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return folder if isinstance(card, dict) and _same_trial(card, tuner, _best_trial(tuner)) else None
+    return folder if isinstance(card, dict) and _same_trial(card, tuner, _best_trial(tuner), base_dir) else None
 
 
 def export_best(
@@ -223,7 +223,7 @@ def export_best(
     steps = scores.get("steps_trained")
     info = {
         "steps": None if steps is None else int(steps),
-        "tuning_dir": os.fspath(tuner.project_dir),
+        "tuning_dir": os.path.relpath(tuner.project_dir, base_dir),  # relative: a card holds no machine path
         "trial_id": trial.trial_id,
         "trial": trial_number(trial.trial_id),
         "objective": tuner.oracle.objective.name,
