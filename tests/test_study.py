@@ -306,3 +306,149 @@ def test_the_grid_oracle_gives_every_worker_a_cell_at_once(tmp_path):
     assert [t.status for t in trials] == ["RUNNING"] * 4
     assert len({tuple(sorted(t.hyperparameters.values.items())) for t in trials}) == 4
     assert oracle.create_trial("worker4").status == "STOPPED"
+
+
+# ------------------------------------------------------------------------------------------- the data axis
+DATA_AXIS = {**TINY, "seeds": [0], "eval_steps": [10, 20], "data": ["dsprites", "color-dsprites"]}
+
+
+@pytest.fixture(scope="module")
+def data_axis_study(tmp_path_factory):
+    """2 data sets × 2 β × 1 seed at toy sizes: every cell on its own data set."""
+    folder = tmp_path_factory.mktemp("data") / "axis"
+    return folder, study(folder, **DATA_AXIS, verbose=False)
+
+
+def test_a_data_axis_trains_and_scores_every_cell_on_its_own_data(data_axis_study):
+    import keras
+
+    folder, rows = data_axis_study
+    plan = json.loads((folder / "study.json").read_text())
+    assert plan["data"] == ["dsprites", "color-dsprites"] and "protocol" not in plan
+    runs = sorted(p.name for p in (folder / "runs").iterdir())
+    assert runs == sorted(f"data={data}_beta-vae_beta={beta}_learning_rate=0.0001_latent_dim=4_seed=0"
+                          for data in ("dsprites", "color-dsprites") for beta in (1, 4))
+    assert len(rows) == 4 * 2 and {(r["data"], r["setting"]) for r in rows} == {
+        (data, f"data={data} beta={beta}") for data in ("dsprites", "color-dsprites") for beta in (1, 4)}
+    for run in runs:
+        data = run.split("_")[0].removeprefix("data=")
+        assert json.loads((folder / "runs" / run / "config.json").read_text())["data"] == data  # evaluate reads it
+        model = keras.models.load_model(folder / "runs" / run / "model.keras")
+        assert model.image_shape[-1] == (3 if data == "color-dsprites" else 1)
+    colour = [r for r in rows if r["data"] == "color-dsprites"]
+    grey = [r for r in rows if r["data"] == "dsprites"]
+    assert min(r["reconstruction"] for r in colour) > max(r["reconstruction"] for r in grey)  # three channels
+    done = [cell for event, cell, _ in _events(folder) if event == "done"]
+    assert sorted(done) == runs
+
+
+def test_a_data_axis_is_reported_like_settings(data_axis_study, capsys):
+    from tfbetavae.cli import main
+
+    folder, rows = data_axis_study
+    summary = (folder / "summary.md").read_text()
+    assert "Varied: data ∈ {dsprites, color-dsprites}; beta ∈ {1, 4}." in summary
+    assert "| score | data=dsprites β=1 | data=dsprites β=4 | data=color-dsprites β=1 | data=color-dsprites β=4 |" in summary
+    compared = [line.split(" on ")[0] for line in summary.splitlines() if line.startswith("- ") and " on MIG" in line]
+    assert compared == ["- data=dsprites β=4 vs data=dsprites β=1", "- data=color-dsprites β=4 vs data=color-dsprites β=1",
+                        "- data=color-dsprites β=1 vs data=dsprites β=1", "- data=color-dsprites β=4 vs data=dsprites β=4"]
+    with open(folder / "results.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [row["data"] for row in table] == [row["data"] for row in rows]
+    assert json.loads(table[0]["metric_sizes"]) == DATA_AXIS["metric_sizes"]
+    before = (folder / "events.log").read_text()
+    assert study(folder, **DATA_AXIS, verbose=False) == rows  # a rerun resumes: nothing left to train
+    assert (folder / "events.log").read_text() == before
+    with pytest.raises(ValueError, match="holds a study of another grid .data"):
+        study(folder, **{**DATA_AXIS, "data": ["dsprites", "noisy-dsprites"]}, verbose=False)
+    assert main(["study", "--report", str(folder)]) == 0
+    assert "data=color-dsprites β=4" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        (["dsprites", "no-such-data"], FileNotFoundError, "data 'no-such-data' of the study's data axis"),
+        (["dsprites", "shapes3d"], ValueError, "data 'shapes3d' of the study's data axis: shapes3d is read from the file"),
+        (["dsprites", "color-dsprites", "dsprites"], ValueError, "data repeats ['dsprites']"),
+        ([], ValueError, "data is empty"),
+        (["dsprites", 3], TypeError, "got the entry 3"),
+    ],
+)
+def test_a_bad_data_axis_is_named_before_anything_is_written(tmp_path, data, error, message):
+    folder = tmp_path / "study"
+    with pytest.raises(error) as raised:
+        study(folder, **{**TINY, "data": data}, verbose=False)
+    assert message in str(raised.value)
+    assert not folder.exists()
+
+
+def test_the_command_line_takes_a_data_axis(tmp_path, capsys, monkeypatch):
+    from tfbetavae.cli import main
+
+    seen = {}
+    monkeypatch.setattr("tfbetavae.studies.study", lambda folder, **kwargs: seen.update(kwargs) or [])
+    assert main(["study", str(tmp_path / "s"), "--data", "dsprites, color-dsprites", "--eval-steps", "5",
+                 "--protocol", "disentanglement_lib"]) == 0
+    assert seen["data"] == ["dsprites", "color-dsprites"] and seen["protocol"] == "disentanglement_lib"
+    assert main(["study", str(tmp_path / "s"), "--data", "dsprites", "--eval-steps", "5"]) == 0
+    assert seen["data"] == "dsprites" and seen["protocol"] == "library"
+    assert main(["study", str(tmp_path / "s"), "--data", "dsprites,,color-dsprites", "--eval-steps", "5"]) == 2
+    assert "--data 'dsprites,,color-dsprites' has an empty entry" in capsys.readouterr().err
+
+
+def test_one_data_set_keeps_the_plan_and_folders_of_earlier_studies(tiny_study, tmp_path):
+    """A study of one data set writes the plan it wrote before the data axis (data a string, no protocol key), so
+    the studies already on disk (docs/paper_study's plan, the paper study resuming) are still the same study."""
+    from tfbetavae.studies.runner import check_or_write_plan
+
+    folder, rows = tiny_study
+    plan = json.loads((folder / "study.json").read_text())
+    assert plan["data"] == "dsprites" and "protocol" not in plan
+    assert {r["cell"] for r in rows} == {p.name for p in (folder / "runs").iterdir()}
+    assert all(not r["cell"].startswith("data=") and r["setting"] in ("beta=1", "beta=4") for r in rows)
+    copy = tmp_path / "paper"
+    copy.mkdir()
+    (copy / "study.json").write_bytes((ROOT / "docs" / "paper_study" / "study.json").read_bytes())
+    saved = load_plan(copy)
+    check_or_write_plan(copy, saved, write=False)  # the committed plan reads back as itself
+    assert saved.cell_name(saved.settings[1], 2) == "beta-vae_beta=4_learning_rate=0.0001_latent_dim=10_seed=2"
+
+
+def test_every_study_row_records_its_protocol_and_metric_sizes(tiny_study):
+    folder, rows = tiny_study
+    for row in rows:
+        assert row["protocol"] == "library" and row["data"] == "dsprites"
+        assert row["metric_sizes"] == TINY["metric_sizes"] and row["held_out_images"] == 128
+    stored = json.loads(next((folder / "runs").iterdir()).joinpath("study_scores.json").read_text())
+    assert all(r["protocol"] == "library" and r["metric_sizes"] == TINY["metric_sizes"] for r in stored)
+    assert "Scored under the library metric protocol" in (folder / "summary.md").read_text()
+
+
+def test_a_study_scores_under_the_disentanglement_lib_protocol(tmp_path, monkeypatch):
+    """protocol='disentanglement_lib' reaches every metric call (DCI's gradient boosting, MIG's 20 bins) and every
+    row, and is part of the plan (a folder of the library protocol refuses it)."""
+    from tfbetavae.metrics.evaluation import METRICS
+
+    calls = {}
+
+    def recording(name, metric):
+        def record(*args, **kwargs):
+            calls.setdefault(name, kwargs)
+            return metric(*args, **kwargs)
+
+        return record
+
+    for name in ("dci", "mig"):
+        monkeypatch.setitem(METRICS, name, recording(name, METRICS[name]))
+    sizes = {"mig": {"num_train": 200}, "dci": {"num_train": 100, "num_test": 50}}
+    tiny = {**TINY, "betas": [4], "seeds": [0], "eval_steps": [10], "scores": ["mig", "dci"], "metric_sizes": sizes}
+    rows = study(tmp_path / "dl", **tiny, protocol="disentanglement_lib", verbose=False)
+    assert calls["dci"]["protocol"] == "disentanglement_lib" and calls["mig"]["num_bins"] == 20
+    assert calls["dci"]["num_train"] == 100
+    assert rows[0]["protocol"] == "disentanglement_lib" and rows[0]["metric_sizes"] == sizes
+    assert json.loads((tmp_path / "dl" / "study.json").read_text())["protocol"] == "disentanglement_lib"
+    with pytest.raises(ValueError, match="holds a study of another grid .protocol"):
+        study(tmp_path / "dl", **tiny, verbose=False)
+    with pytest.raises(ValueError, match="unknown protocol 'disentanglement'"):
+        study(tmp_path / "other", **tiny, protocol="disentanglement", verbose=False)

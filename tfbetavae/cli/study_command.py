@@ -1,6 +1,7 @@
 """``tfbetavae study``: what β (or an objective, a learning rate) buys, over seeds — a grid of resumable runs.
 
     tfbetavae study studies/betas --betas 1,4,8 --seeds 0,1,2 --eval-steps 2500,5000,10000 --workers 2
+    tfbetavae study studies/data --data dsprites,color-dsprites --betas 1,4 --eval-steps 1000,2000
     tfbetavae study --report studies/betas      # redraw table and pictures of a finished or partial study
     tfbetavae study --report docs/paper_study   # a study without its run folders: redrawn from results.json
 """
@@ -46,7 +47,15 @@ def add_parser(subparsers) -> None:
     run.add_argument("--fast", action="store_true", help="small metric sizes for a quick look (every output says so)")
     run.add_argument("--batch-size", type=int, default=64)
     run.add_argument("--precision", default="float32", help="float32, bfloat16, float16 or auto")
-    run.add_argument("--data", default="dsprites", help="data with known factors: dsprites or a dSprites file")
+    run.add_argument(
+        "--data", default="dsprites",
+        help="data with known factors (NAME or NAME:PATH, see docs/data.md); a comma list makes data a grid axis: "
+             "dsprites,color-dsprites,noisy-dsprites trains and scores every setting × seed on each",
+    )
+    run.add_argument(
+        "--protocol", choices=("library", "disentanglement_lib"), default="library",
+        help="the metrics' estimators and settings (docs/metrics.md); every result row records it",
+    )
     run.add_argument("--level", type=float, default=0.05, help="significance level of the rank tests in the report")
     scale = parser.add_argument_group("processes")
     scale.add_argument("--workers", type=int, default=1, help="local worker processes training cells in parallel")
@@ -57,6 +66,14 @@ def add_parser(subparsers) -> None:
     )
     scale.add_argument("--chief-timeout", type=float, default=None, help="distributed chief: give up after S seconds")
     parser.set_defaults(run=run_command)
+
+
+def parse_data(text: str) -> str | list[str]:
+    """``--data``: one name, or a comma list (the data axis); an empty entry is an error naming the flag."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        raise ValueError(f"--data {text!r} has an empty entry; give names separated by commas, e.g. dsprites,color-dsprites")
+    return parts[0] if len(parts) == 1 else parts
 
 
 def run_command(args) -> int:
@@ -96,7 +113,8 @@ def run_command(args) -> int:
         scores=[part for part in args.scores.split(",") if part],
         metric_sizes=sizes,
         fast=args.fast,
-        data=args.data,
+        data=parse_data(args.data),
+        protocol=args.protocol,
         batch_size=args.batch_size,
         precision=args.precision,
         workers=args.workers,

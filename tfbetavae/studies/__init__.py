@@ -22,7 +22,9 @@ from tfbetavae.studies.runner import (
     SCORES,
     STUDY_SIZES,
     Setting,
+    StudyData,
     StudyPlan,
+    check_data_axis,
     check_or_write_plan,
     collect_results,
     load_plan,
@@ -30,7 +32,6 @@ from tfbetavae.studies.runner import (
     make_settings,
     networks_factory,
     networks_name,
-    resolve_study_data,
     run_grid,
     run_local_workers,
     set_threads,
@@ -97,6 +98,7 @@ def study(
     metric_sizes: Mapping[str, Mapping[str, int]] | None = None,
     fast: bool = False,
     data: Any = "dsprites",
+    protocol: str = "library",
     batch_size: int = 64,
     precision: str = "float32",
     workers: int = 1,
@@ -114,7 +116,13 @@ def study(
     The grid is ``settings`` if given, else ``make_settings(objectives, betas, capacities, gammas, ...)``; every
     setting is trained once per seed for ``steps`` (= the last of ``eval_steps``) and scored at each of
     ``eval_steps`` with ``scores`` (see ``SCORES``) at ``STUDY_SIZES`` (``FAST_SIZES`` with ``fast=True``, which
-    every output then says), overridden per score by ``metric_sizes={"mig": {"num_train": 20000}}``.
+    every output then says), overridden per score by ``metric_sizes={"mig": {"num_train": 20000}}``, under the
+    metrics' ``protocol`` (``"library"`` or ``"disentanglement_lib"``, see docs/metrics.md); every result row
+    records the protocol and sizes that made it.
+
+    ``data`` is one data set (a name such as ``"dsprites"`` or ``"shapes3d:PATH"``, or a ``GroundTruthData``) or a
+    list of names, which makes data a grid axis: every setting × seed is trained and scored on each data set,
+    in run folders named ``data=<name>_<setting>_seed=<n>``, and the report compares the data sets like settings.
 
     ``workers=N`` (N > 1) trains N cells at a time in local worker processes with ``threads`` intra-op threads
     each (default: the cores split between them). With the ``KERASTUNER_*`` variables set, this process is a
@@ -130,6 +138,7 @@ def study(
     study import, so it must be a module-level function of an importable module (or pass that name).
     """
     from tfbetavae.data.ground_truth import GroundTruthData
+    from tfbetavae.metrics.evaluation import PROTOCOLS
     from tfbetavae.tuning.search import is_chief, is_worker
 
     say = print if verbose else (lambda text: None)
@@ -141,13 +150,13 @@ def study(
     )
     if isinstance(data, GroundTruthData):
         source, spec = data, f"{type(data).__module__}.{type(data).__name__}"
-    elif isinstance(data, str):
-        source, spec = resolve_study_data(data), data
     else:
-        raise TypeError(f"data must be a GroundTruthData or a data name such as 'dsprites', got {type(data).__name__}")
+        source, spec = None, check_data_axis(data)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {list(PROTOCOLS)}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if workers > 1 and not isinstance(data, str):
+    if workers > 1 and source is not None:
         raise ValueError("local workers load the data by name: give data as a name or path (e.g. 'dsprites')")
     precision = _resolved_precision(precision)
     study_dir = Path(directory)
@@ -155,7 +164,9 @@ def study(
         saved = load_plan(study_dir).eval_steps  # steps alone resumes (or extends) the study at its own steps
         eval_steps = [s for s in saved if s < steps] if steps >= max(saved) else None
     plan = make_plan(grid, seeds, _steps(steps, eval_steps), scores, metric_sizes, fast, batch_size=batch_size,
-                     data=spec, eval_seed=eval_seed, precision=precision)
+                     data=spec, eval_seed=eval_seed, precision=precision, protocol=protocol)
+    sources = StudyData(plan, given=source)
+    sources.check()  # every data set opens (an unknown name, a missing file) before anything is written
     plan.networks = networks_name(networks)
     factory = networks_factory(plan.networks, None if isinstance(networks, str) else networks)
     if is_worker():
@@ -163,15 +174,16 @@ def study(
     else:
         check_or_write_plan(study_dir, plan)
     use_plan_precision(plan)
-    cells = len(plan.settings) * len(plan.seeds)
+    cells = len(plan.cells())
     if plan.fast:
         say("FAST PRESET: small metric sizes for a quick look; the numbers are rough")
-    say(f"Study {study_dir}: {len(plan.settings)} settings × {len(plan.seeds)} seeds = {cells} runs of "
+    axis = f"{len(plan.data_names)} data sets × " if plan.data_axis else ""
+    say(f"Study {study_dir}: {axis}{len(plan.settings)} settings × {len(plan.seeds)} seeds = {cells} runs of "
         f"{plan.steps} steps, scored at {plan.eval_steps}")
     if local_workers:
         run_local_workers(study_dir, workers, threads, say=say, keras_tuner_output=keras_tuner_output)
     else:
-        run_grid(plan, study_dir, source, say=say, num_workers=num_workers, chief_timeout=chief_timeout,
+        run_grid(plan, study_dir, sources, say=say, num_workers=num_workers, chief_timeout=chief_timeout,
                  keras_tuner_output=keras_tuner_output, networks=factory)
     if is_worker():
         say("worker: no cells left; the results are with the chief")

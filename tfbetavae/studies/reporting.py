@@ -52,11 +52,13 @@ __all__ = [
 
 IDENTITY_KEYS = ("cell", "setting", "seed", "step")
 SETTING_KEYS = (
-    "objective", "beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim", "precision",
+    "data", "objective", "beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim", "precision",
     "tc_weight", "batch_size", "dataset_size", "steps", "total_steps", "eval_steps",
 )
 COST_KEYS = ("wall_seconds", "train_seconds", "metric_seconds", "fast")
-_NOT_SCORES = frozenset(IDENTITY_KEYS + SETTING_KEYS + COST_KEYS)
+# How the scores were measured (rows written since scores record it): not scores themselves.
+RECORD_KEYS = ("protocol", "metric_sizes", "held_out_images", "eval_seed")
+_NOT_SCORES = frozenset(IDENTITY_KEYS + SETTING_KEYS + COST_KEYS + RECORD_KEYS)
 
 # name -> (readable label, higher is better: True / False / None when neither, e.g. KL or β-dependent loss).
 SCORE_INFO: dict[str, tuple[str, bool | None]] = {
@@ -184,7 +186,8 @@ def _label(setting: str) -> str:
 
 
 def _settings_key(row: Mapping) -> tuple:
-    """Order settings by objective, then β and capacity numerically, then the other settings, then the label."""
+    """Order settings (within a data set) by objective, then β and capacity numerically, then the other settings,
+    then the label."""
     objective = row.get("objective")
     rank = _OBJECTIVE_ORDER.index(objective) if objective in _OBJECTIVE_ORDER else len(_OBJECTIVE_ORDER)
 
@@ -208,7 +211,10 @@ class _Study:
         for row in self.rows:
             first.setdefault(row["setting"], row)
             self.table.setdefault(row["setting"], {}).setdefault(row["seed"], {})[row["step"]] = row
-        self.settings = sorted(first, key=lambda name: _settings_key(first[name]))
+        # Data sets keep the order the rows bring them in (a study's own order, its first data set the baseline).
+        data_order = {data: i for i, data in enumerate(dict.fromkeys(str(row.get("data") or "") for row in self.rows))}
+        self.settings = sorted(first, key=lambda name: (data_order[str(first[name].get("data") or "")],
+                                                        *_settings_key(first[name])))
         self.info = {name: {key: first[name].get(key) for key in SETTING_KEYS if key in first[name]} for name in first}
         self.seeds = sorted({row["seed"] for row in self.rows})
         self.steps = sorted({row["step"] for row in self.rows})
@@ -437,6 +443,8 @@ def _mann_whitney(a: Sequence[float], b: Sequence[float]) -> tuple[float, float,
     ties = len(set(a) | set(b)) < len(a) + len(b)
     if not ties and min(len(a), len(b)) <= 8:
         method, name = "exact", "exact"
+    elif ties and min(len(a), len(b)) < 2:  # SciPy's permutation test needs two values a group
+        method, name = "exact", "exact, ties ignored"
     elif ties and math.comb(len(a) + len(b), len(a)) <= 100_000:
         method, name = stats.PermutationMethod(n_resamples=np.inf), "exact, ties"
     else:
@@ -505,6 +513,10 @@ def compare(rows: Sequence[Mapping], score: str, step: int | None = None, level:
     instead of testing. Non-overlapping ranges are noted as description, not as evidence. Each setting is
     compared with ``baseline`` (default: the first setting, e.g. the smallest β), or every pair with
     ``all_pairs``. ``step`` None: the last step every run reached (else each pair's last common step).
+
+    When the rows span several data sets (a study's data axis) and no ``baseline`` is given, settings are compared
+    within each data set (with that data set's first setting), and each data set with the first one at the same
+    setting: a comparison across both data and setting would mix two causes.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level!r}")
@@ -520,6 +532,8 @@ def compare(rows: Sequence[Mapping], score: str, step: int | None = None, level:
         base = settings[0]
     if all_pairs:
         pairs = [(settings[j], settings[i]) for i in range(len(settings)) for j in range(i + 1, len(settings))]
+    elif baseline is None and _data_axis(study):
+        pairs = _data_pairs(study)
     else:
         pairs = [(name, base) for name in settings if name != base]
     chosen = study.steps_for(step, common=True) if step is not None else None
@@ -535,6 +549,29 @@ def compare(rows: Sequence[Mapping], score: str, step: int | None = None, level:
                 continue
         statements.append(_statement(study, a, b, score, used, level))
     return statements
+
+
+def _data_axis(study: _Study) -> bool:
+    return len({study.info[name].get("data") for name in study.settings}) > 1
+
+
+def _data_pairs(study: _Study) -> list[tuple[str, str]]:
+    """(setting, baseline) pairs of a data axis: within each data set, then across data sets at the same setting."""
+    by_data: dict[str, list[str]] = {}
+    for name in study.settings:
+        by_data.setdefault(str(study.info[name].get("data")), []).append(name)
+    pairs = [(name, group[0]) for group in by_data.values() for name in group[1:]]
+    first, *others = by_data.values()
+
+    def rest(name: str) -> dict:
+        return {k: v for k, v in study.info[name].items() if k != "data"}
+
+    for group in others:
+        for name in group:
+            match = next((base for base in first if rest(base) == rest(name)), None)
+            if match is not None:
+                pairs.append((name, match))
+    return pairs
 
 
 # -------------------------------------------------------------------------------------------------- pictures
@@ -747,7 +784,28 @@ def _describe(study: _Study) -> list[str]:
         lines.append(f"Varied: {'; '.join(varying)}.")
     if fixed:
         lines.append(f"Fixed: {', '.join(fixed)}.")
+    measured = _measured(study)
+    if measured:
+        lines.append(measured)
     return lines
+
+
+def _measured(study: _Study) -> str | None:
+    """How the scores were measured, from what the rows record (None for rows written before they recorded it)."""
+    records = {json.dumps({k: row.get(k) for k in RECORD_KEYS}, sort_keys=True) for row in study.rows
+               if row.get("protocol") is not None}
+    if not records:
+        return None
+    if len(records) > 1:
+        return "Scored under more than one protocol or set of metric sizes: see each row's protocol and metric_sizes."
+    record = json.loads(records.pop())
+    sizes = "; ".join(f"{name} " + ", ".join(f"{key} {value:,}" for key, value in given.items())
+                      for name, given in (record.get("metric_sizes") or {}).items())
+    held_out = record.get("held_out_images")
+    text = f"Scored under the {record['protocol']} metric protocol (see docs/metrics.md)"
+    text += f" with metric sizes: {sizes}" if sizes else ""
+    text += f"; reconstruction and KL on {held_out:,} held-out images" if held_out else ""
+    return text + "."
 
 
 def _cost(study: _Study) -> str | None:
@@ -797,7 +855,11 @@ def write_report(rows: Sequence[Mapping], out_dir: str | os.PathLike, scores: st
     lines += [_table(summary, table_scores, markdown=True, layout="auto", banner=False).rstrip(), ""]
 
     tested = chosen or [name for name in main if _direction(name) is not None] or main
-    lines += [f"## Comparisons with {_label(study.settings[0])} ({_TEST_NAME} over seeds, level {level:g})", ""]
+    if _data_axis(study):
+        lines += [f"## Comparisons within each data set and between data sets at the same setting ({_TEST_NAME} "
+                  f"over seeds, level {level:g})", ""]
+    else:
+        lines += [f"## Comparisons with {_label(study.settings[0])} ({_TEST_NAME} over seeds, level {level:g})", ""]
     if len(study.settings) < 2:
         lines += ["One setting only: nothing to compare.", ""]
     else:

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -118,12 +119,13 @@ class StudyPlan:
     held_out_images: int
     fast: bool = False
     batch_size: int = 64
-    data: str = "dsprites"
+    data: str | list[str] = "dsprites"  # one name (every study before the data axis), or the data axis (2 or more)
     eval_seed: int = 12345
     precision: str = "float32"
     format: int = PLAN_FORMAT
     labels: dict[str, str] = field(default_factory=dict)
     networks: str | None = None  # "module:function" of the user's networks factory; None: the standard networks
+    protocol: str = "library"  # the metrics' protocol (tfbetavae.metrics.evaluation.PROTOCOLS)
 
     @property
     def steps(self) -> int:
@@ -135,10 +137,26 @@ class StudyPlan:
         common = math.gcd(*self.eval_steps)
         return max(d for d in range(1, min(common, 500) + 1) if common % d == 0)
 
+    @property
+    def data_axis(self) -> bool:
+        """Whether data is a grid axis (several data sets), which then names every cell and label."""
+        return not isinstance(self.data, str)
+
+    @property
+    def data_names(self) -> list[str]:
+        """The data sets of the grid, in the plan's order (one for a study without a data axis)."""
+        return list(self.data) if self.data_axis else [self.data]
+
+    def cells(self) -> list[tuple[str, Setting, int]]:
+        """Every (data, setting, seed) cell in the grid's order: seeds slowest, then data sets, then settings."""
+        return [(name, setting, seed) for seed in self.seeds for name in self.data_names for setting in self.settings]
+
     def to_json(self) -> dict:
         saved = {**asdict(self), "settings": [asdict(s) for s in self.settings]}
         if saved["networks"] is None:  # plans written before networks existed stay the same plan
             del saved["networks"]
+        if saved["protocol"] == "library":  # likewise plans written before studies took a protocol
+            del saved["protocol"]
         return saved
 
     @classmethod
@@ -153,8 +171,66 @@ class StudyPlan:
                 return candidate
         raise KeyError(key)
 
-    def cell_name(self, setting: Setting, seed: int) -> str:
-        return f"{setting.key}_seed={seed}"
+    def data_key(self, data: str | None) -> str:
+        """The folder-safe short name of one of the plan's data sets (``color-dsprites``)."""
+        keys = data_keys(self.data_names)
+        if data is None:
+            if self.data_axis:
+                raise ValueError(f"this study's grid has a data axis {self.data_names}: name the cell's data set")
+            return keys[self.data]
+        if data not in keys:
+            raise KeyError(f"data {data!r} is not among the study's data sets {self.data_names}")
+        return keys[data]
+
+    def cell_name(self, setting: Setting, seed: int, data: str | None = None) -> str:
+        """The cell's run folder name; with a data axis it leads with the data set (``data=color-dsprites_...``)."""
+        if not self.data_axis:
+            return f"{setting.key}_seed={seed}"
+        return f"data={self.data_key(data)}_{setting.key}_seed={seed}"
+
+    def cell_label(self, setting: Setting, data: str | None = None) -> str:
+        """The setting's label in rows and reports (``beta=4``; ``data=color-dsprites beta=4`` with a data axis)."""
+        label = self.labels.get(setting.key, setting.key)
+        return f"data={self.data_key(data)} {label}" if self.data_axis else label
+
+
+def data_keys(names: Sequence[str]) -> dict[str, str]:
+    """Folder-safe short names of a data axis: the registry name (``noisy-dsprites``) or a file's stem, or the whole
+    spec made folder-safe when the short names would collide (``dsprites`` and ``dsprites:/data/file.hdf5``)."""
+    from tfbetavae.data.registry import is_data_set_name, split_spec
+
+    def safe(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "data"
+
+    short = [safe(split_spec(name)[0] if is_data_set_name(name) else Path(name).stem) for name in names]
+    if len(set(short)) == len(short):
+        return dict(zip(names, short))
+    full = [safe(name) for name in names]
+    if len(set(full)) != len(full):
+        raise ValueError(f"the data sets {list(names)} cannot be told apart in folder names; rename a file")
+    return dict(zip(names, full))
+
+
+def check_data_axis(data: Any) -> str | list[str]:
+    """``data`` as a plan holds it: one name, or a list of two or more distinct names (the data axis)."""
+    if isinstance(data, (str, os.PathLike)):
+        return os.fspath(data)
+    if not isinstance(data, Sequence) or isinstance(data, bytes):
+        raise TypeError(f"data must be a data set name such as 'dsprites', a GroundTruthData, or a list of names "
+                        f"(the data axis), got {type(data).__name__}")
+    names = list(data)
+    if not names:
+        raise ValueError("data is empty: name at least one data set, e.g. ['dsprites', 'color-dsprites']")
+    for name in names:
+        if not isinstance(name, (str, os.PathLike)) or not os.fspath(name).strip():
+            raise TypeError(f"a data axis is a list of data set names (e.g. 'color-dsprites', 'shapes3d:PATH'), "
+                            f"got the entry {name!r}")
+    names = [os.fspath(name).strip() for name in names]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"data repeats {repeated}: each data set must appear once")
+    data_keys(names)  # names that would share a run folder are refused now
+    return names[0] if len(names) == 1 else names
 
 
 def _values(values: Any, name: str, convert) -> list:
@@ -240,11 +316,14 @@ def make_plan(
     fast: bool = False,
     held_out_images: int | None = None,
     batch_size: int = 64,
-    data: str = "dsprites",
+    data: str | Sequence[str] = "dsprites",
     eval_seed: int = 12345,
     precision: str = "float32",
+    protocol: str = "library",
 ) -> StudyPlan:
     """Checks every part of a study before anything is written; errors name the problem."""
+    from tfbetavae.metrics.evaluation import PROTOCOLS
+
     settings = list(settings)
     if not settings:
         raise ValueError("the study grid is empty: give at least one setting (e.g. betas=[1, 4])")
@@ -270,6 +349,8 @@ def make_plan(
                 raise ValueError(f"score {name!r} has no size {key!r}; it has {sorted(sizes[name])}")
             sizes[name][key] = positive_int(value, f"{name}.{key}")
     held_out = held_out_images or (FAST_HELD_OUT_IMAGES if fast else HELD_OUT_IMAGES)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {list(PROTOCOLS)}")
     from tfbetavae.model import BetaVAE  # noqa: F401  (checks settings the way the model will)
 
     return StudyPlan(
@@ -281,10 +362,11 @@ def make_plan(
         held_out_images=positive_int(held_out, "held_out_images"),
         fast=bool(fast),
         batch_size=positive_int(batch_size, "batch_size"),
-        data=str(data),
+        data=check_data_axis(data),
         eval_seed=non_negative_int(eval_seed, "eval_seed"),
         precision=str(precision),
         labels=_labels(settings),
+        protocol=protocol,
     )
 
 
@@ -415,12 +497,13 @@ def build_model(setting: Setting, image_shape, seed: int, dataset_size: int | No
 
 
 def score_model(model, data, plan: StudyPlan, say=None) -> dict[str, float]:
-    """Every chosen score of a model, with flat keys (``beta_vae_eval_accuracy``, ``mig``, ...).
+    """Every chosen score of a model, with flat keys (``beta_vae_eval_accuracy``, ``mig``, ...), under the plan's
+    protocol and metric sizes.
 
     ``say`` gets a line before each score: which, on how many points, and the time left for the rest (estimated
     from the points scored so far), since scoring at full sizes takes minutes.
     """
-    from tfbetavae.metrics.evaluation import METRICS
+    from tfbetavae.metrics.evaluation import METRICS, PROTOCOLS
     from tfbetavae.metrics.held_out import held_out_terms
     from tfbetavae.metrics.representation import as_representation
 
@@ -435,8 +518,11 @@ def score_model(model, data, plan: StudyPlan, say=None) -> dict[str, float]:
             estimate = f"about {_seconds(rate * left)} left" if rate else "time left: estimating"
             say(f"scoring {name} on {points[name]:,} points ({estimate})")
         metric, fixed = SCORES[name]
+        # The protocol's estimators and settings; each β-VAE score keeps its own task (both protocols' classifier
+        # is the same logistic regression, see docs/metrics.md).
+        settings = {**PROTOCOLS[plan.protocol].get(metric, {}), **fixed}
         values = METRICS[metric](
-            represent, data, seed=plan.eval_seed, progress=False, **fixed, **plan.metric_sizes[name]
+            represent, data, seed=plan.eval_seed, progress=False, **settings, **plan.metric_sizes[name]
         )
         scored += points[name]
         for key, value in values.items():
@@ -465,7 +551,7 @@ def _read_clock(run_dir: Path) -> dict[str, float]:
         return {"train_seconds": 0.0, "metric_seconds": 0.0}
 
 
-def _cell_scorer(plan: StudyPlan, setting: Setting, seed: int, run_dir: Path, data, say):
+def _cell_scorer(plan: StudyPlan, setting: Setting, seed: int, run_dir: Path, data, say, data_name: str | None = None):
     """A Keras callback that scores the model at each evaluation step and keeps the cell's clock."""
     import keras
 
@@ -475,7 +561,7 @@ def _cell_scorer(plan: StudyPlan, setting: Setting, seed: int, run_dir: Path, da
             self.clock = _read_clock(run_dir)
             self.rows = read_rows(run_dir)
             self._epoch_start = time.perf_counter()
-            self.label = f"cell {cell_number(plan, setting, seed)}: {plan.labels.get(setting.key, setting.key)} seed {seed}"
+            self.label = f"cell {cell_number(plan, setting, seed, data_name)}: {plan.cell_label(setting, data_name)} seed {seed}"
 
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch_start = time.perf_counter()
@@ -494,12 +580,13 @@ def _cell_scorer(plan: StudyPlan, setting: Setting, seed: int, run_dir: Path, da
             scores = score_model(self.model, data, plan, say=lambda text: say(f"{self.label}, step {step}: {text}"))
             self.clock["metric_seconds"] += time.perf_counter() - started
             row = {
-                **cell_identity(plan, setting, seed),
+                **cell_identity(plan, setting, seed, data_name),
                 "step": step,
                 "train_seconds": round(self.clock["train_seconds"], 3),
                 "metric_seconds": round(self.clock["metric_seconds"], 3),
                 "wall_seconds": round(self.clock["train_seconds"] + self.clock["metric_seconds"], 3),
                 "fast": plan.fast,
+                **score_record(plan),
                 **scores,
             }
             self.rows.append(row)
@@ -519,38 +606,55 @@ def _headline_keys(plan: StudyPlan) -> list[str]:
     return [main[name] for name in plan.scores] + ["reconstruction", "kl"]
 
 
-def cell_identity(plan: StudyPlan, setting: Setting, seed: int) -> dict:
+def cell_identity(plan: StudyPlan, setting: Setting, seed: int, data: str | None = None) -> dict:
+    """What a result row says about its cell: name, label, seed, setting, precision and data set."""
     return {
-        "cell": plan.cell_name(setting, seed),
-        "setting": plan.labels.get(setting.key, setting.key),
+        "cell": plan.cell_name(setting, seed, data),
+        "setting": plan.cell_label(setting, data),
         "seed": seed,
         **asdict(setting),
         "precision": plan.precision,
+        "data": plan.data if data is None else data,
     }
 
 
-def cell_number(plan: StudyPlan, setting: Setting, seed: int) -> str:
-    """``"3/9"``: the cell's place in the grid's own order (seeds slowest), for progress lines."""
-    index = plan.seeds.index(seed) * len(plan.settings) + plan.settings.index(setting) + 1
-    return f"{index}/{len(plan.seeds) * len(plan.settings)}"
+def score_record(plan: StudyPlan) -> dict:
+    """What made a row's scores, stored with them so a number found alone still says how it was measured: the
+    metrics' protocol and every score's sizes (``--fast`` is the row's ``fast``)."""
+    return {
+        "protocol": plan.protocol,
+        "metric_sizes": {name: dict(plan.metric_sizes[name]) for name in plan.scores},
+        "held_out_images": plan.held_out_images,
+        "eval_seed": plan.eval_seed,
+    }
+
+
+def cell_number(plan: StudyPlan, setting: Setting, seed: int, data: str | None = None) -> str:
+    """``"3/9"``: the cell's place in the grid's own order (seeds slowest, then data sets), for progress lines."""
+    cells = plan.cells()
+    name = plan.data_names[0] if data is None else data
+    return f"{cells.index((name, setting, seed)) + 1}/{len(cells)}"
 
 
 def run_cell(plan: StudyPlan, setting: Setting, seed: int, study_dir: Path, data, say=print,
-             networks: Callable | None = None) -> dict:
-    """Trains (or resumes, extends, or skips) one cell and returns its row at the last evaluation step."""
+             networks: Callable | None = None, data_name: str | None = None) -> dict:
+    """Trains (or resumes, extends, or skips) one cell and returns its row at the last evaluation step.
+
+    ``data`` is the cell's ground-truth data; ``data_name`` its name in the plan's data axis (None without one).
+    """
     from tfbetavae.training import restore_run, train
 
-    run_dir = study_dir / "runs" / plan.cell_name(setting, seed)
+    run_dir = study_dir / "runs" / plan.cell_name(setting, seed, data_name)
     rows = read_rows(run_dir)
     done = {row["step"] for row in rows}
-    label = f"cell {cell_number(plan, setting, seed)}: {plan.labels.get(setting.key, setting.key)} seed {seed}"
+    label = f"cell {cell_number(plan, setting, seed, data_name)}: {plan.cell_label(setting, data_name)} seed {seed}"
     if all(step in done for step in plan.eval_steps):
         say(f"{label}: already scored at every step")
         return max(rows, key=lambda row: row["step"])
     size = len(data) if hasattr(data, "__len__") else None
     model = build_model(setting, data.observation_shape, seed, dataset_size=size,
                         networks=networks_factory(plan.networks, networks))
-    scorer = _cell_scorer(plan, setting, seed, run_dir, data, say)
+    scorer = _cell_scorer(plan, setting, seed, run_dir, data, say, data_name)
     step = restore_run(model, run_dir)
     if step:
         say(f"{label}: {'extending' if (run_dir / 'model.keras').exists() else 'resuming'} from step {step} "
@@ -565,7 +669,8 @@ def run_cell(plan: StudyPlan, setting: Setting, seed: int, study_dir: Path, data
         model, data, steps=plan.steps, batch_size=plan.batch_size, run_dir=run_dir,
         steps_per_epoch=plan.steps_per_epoch, seed=seed, learning_rate=setting.learning_rate,
         callbacks=[scorer], verbose=0,
-        extra_config={"study": study_dir.name, "setting": asdict(setting), "data": plan.data},
+        extra_config={"study": study_dir.name, "setting": asdict(setting),
+                      "data": plan.data if data_name is None else data_name},
     )
     rows = read_rows(run_dir)
     missing = [step for step in plan.eval_steps if step not in {row["step"] for row in rows}]
@@ -626,6 +731,8 @@ def _make_tuner(plan: StudyPlan, study_dir: Path, data, say, networks: Callable 
     ResumableGridOracle = _grid_oracle_class()  # noqa: N806 - a class
     hyperparameters = kt.HyperParameters()
     hyperparameters.Choice("seed", plan.seeds)  # declared first: it varies slowest, so every setting gets seed 1
+    if plan.data_axis:  # then the data sets: every data set gets seed 0 before any gets seed 1
+        hyperparameters.Choice("data", plan.data_names)
     hyperparameters.Choice("setting", [s.key for s in plan.settings])
 
     class StudyTuner(kt.engine.base_tuner.BaseTuner):
@@ -633,7 +740,9 @@ def _make_tuner(plan: StudyPlan, study_dir: Path, data, say, networks: Callable 
 
         def run_trial(self, trial, *args, **kwargs):
             values = trial.hyperparameters.values
-            row = run_cell(plan, plan.setting(values["setting"]), int(values["seed"]), study_dir, data, say, networks)
+            name = values.get("data")
+            row = run_cell(plan, plan.setting(values["setting"]), int(values["seed"]), study_dir, data.get(name), say,
+                           networks, data_name=name)
             metrics = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                        and k not in ("seed", "step") and v is not None and math.isfinite(float(v))}
             metrics[OBJECTIVE_KEY] = metrics.get(_headline_keys(plan)[0], 0.0)
@@ -646,11 +755,12 @@ def _make_tuner(plan: StudyPlan, study_dir: Path, data, say, networks: Callable 
             from tfbetavae.loading import load as load_model
 
             values = trial.hyperparameters.values
-            return load_model(study_dir / "runs" / plan.cell_name(plan.setting(values["setting"]), int(values["seed"])))
+            cell = plan.cell_name(plan.setting(values["setting"]), int(values["seed"]), values.get("data"))
+            return load_model(study_dir / "runs" / cell)
 
     oracle = ResumableGridOracle(
         objective=kt.Objective(OBJECTIVE_KEY, "max"),
-        max_trials=len(plan.settings) * len(plan.seeds),
+        max_trials=len(plan.cells()),
         hyperparameters=hyperparameters,
         allow_new_entries=False,
         tune_new_entries=False,
@@ -671,11 +781,15 @@ def run_grid(plan: StudyPlan, study_dir: Path, data, say=print, num_workers: int
              networks: Callable | None = None) -> None:
     """This process's part of the study: all of it, a worker's share, or (chief) serving the grid.
 
+    ``data``: the study's ``StudyData``, or (a study without a data axis) its ground-truth data itself.
+
     The progress lines are the study's own; KerasTuner's per-trial tables ("Best Value So Far", which mean
     nothing over a grid of seeds) only with ``keras_tuner_output``.
     """
     from tfbetavae.tuning.search import forget_finished_retries, is_chief, serve_oracle
 
+    if not isinstance(data, StudyData):
+        data = StudyData(plan, given=data)
     tuner = _make_tuner(plan, study_dir, data, say, networks)
     tuner.oracle.verbose = int(keras_tuner_output)
     if not _is_worker():
@@ -783,6 +897,8 @@ RESULT_COLUMNS = (
     "cell", "setting", "objective", "beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim",
     "precision", "seed", "step", "wall_seconds", "train_seconds", "metric_seconds", "fast",
 )
+# Columns of rows written since scores record their data set and how they were measured (metric_sizes as JSON).
+RECORD_COLUMNS = ("data", "protocol", "metric_sizes", "held_out_images", "eval_seed")
 
 
 def collect_results(study_dir: str | os.PathLike) -> list[dict]:
@@ -790,9 +906,9 @@ def collect_results(study_dir: str | os.PathLike) -> list[dict]:
     study_dir = Path(study_dir)
     plan = load_plan(study_dir)
     rows = []
-    for seed in plan.seeds:
-        for setting in plan.settings:
-            rows.extend(sorted(read_rows(study_dir / "runs" / plan.cell_name(setting, seed)), key=lambda r: r["step"]))
+    for data, setting, seed in plan.cells():
+        cell = plan.cell_name(setting, seed, data if plan.data_axis else None)
+        rows.extend(sorted(read_rows(study_dir / "runs" / cell), key=lambda r: r["step"]))
     return rows
 
 
@@ -800,12 +916,19 @@ def write_results(study_dir: str | os.PathLike, rows: Sequence[Mapping]) -> tupl
     """``results.json`` and ``results.csv`` (one row per run × evaluated step), written atomically."""
     study_dir = Path(study_dir)
     json_path = atomic_write_json(list(rows), study_dir / "results.json")
-    score_columns = sorted({k for row in rows for k in row} - set(RESULT_COLUMNS))
+    present = {k for row in rows for k in row}
+    record = [k for k in RECORD_COLUMNS if k in present]  # absent from rows written before scores recorded them
+    score_columns = sorted(present - set(RESULT_COLUMNS) - set(RECORD_COLUMNS))
+    columns = list(RESULT_COLUMNS)
+    if "data" in record:
+        columns.insert(columns.index("setting") + 1, "data")
+    columns += [k for k in record if k != "data"]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[*RESULT_COLUMNS, *score_columns], extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=[*columns, *score_columns], extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: ("" if v is None else json.dumps(v, sort_keys=True) if isinstance(v, dict) else v)
+                         for k, v in row.items()})
     csv_path = study_dir / "results.csv"
     temporary = csv_path.with_name(".results.csv.tmp")
     temporary.write_text(buffer.getvalue())
@@ -821,6 +944,38 @@ def resolve_study_data(spec: str):
     if not has_factors(source):
         raise ValueError(f"a study needs data with known factors (e.g. dsprites) to score disentanglement; {spec!r} has none")
     return source
+
+
+class StudyData:
+    """The data sets of a study's cells, each opened once, when its first cell needs it.
+
+    ``given``: data already opened for a study without a data axis (a ``GroundTruthData`` passed to ``study``).
+    """
+
+    def __init__(self, plan: StudyPlan, given: Any = None) -> None:
+        self.plan = plan
+        self.opened: dict[str, Any] = {}
+        if given is not None:
+            if plan.data_axis:
+                raise ValueError("a study with a data axis opens its data sets by name; pass names, not data")
+            self.opened[plan.data_names[0]] = given
+
+    def get(self, name: str | None) -> Any:
+        """The cell's data (``name`` None: the study's one data set)."""
+        name = self.plan.data_names[0] if name is None else name
+        if name not in self.opened:
+            self.opened[name] = resolve_study_data(name)
+        return self.opened[name]
+
+    def check(self) -> None:
+        """Opens every data set now, so a bad name or file fails before any cell trains; errors name the entry."""
+        for name in self.plan.data_names:
+            try:
+                self.get(name)
+            except (ValueError, FileNotFoundError, TypeError) as error:
+                if not self.plan.data_axis:
+                    raise
+                raise type(error)(f"data {name!r} of the study's data axis: {error}") from None
 
 
 def use_plan_precision(plan: StudyPlan) -> None:

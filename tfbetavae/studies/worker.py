@@ -1,7 +1,8 @@
 """A local study worker: ``python -m tfbetavae.studies.worker STUDY_DIR`` (started by ``study(workers=N)``).
 
-It reads the plan from the study folder, pins its threads from ``TFBETAVAE_THREADS`` before TensorFlow does
-any work, and asks the chief named by the ``KERASTUNER_*`` variables for cells until none are left.
+It reads the plan from the study folder, pins its threads from ``TFBETAVAE_THREADS`` before TensorFlow does any
+work, and asks the chief named by the ``KERASTUNER_*`` variables for cells until none are left, opening each data
+set of the plan when its first cell comes.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     from tfbetavae.studies.runner import (
+        StudyData,
         load_plan,
         networks_factory,
-        resolve_study_data,
         run_grid,
         set_threads,
         use_plan_precision,
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     study_dir = Path(args[0])
     plan = load_plan(study_dir)
     use_plan_precision(plan)
-    run_grid(plan, study_dir, resolve_study_data(plan.data), say=lambda text: print(text, flush=True),
+    run_grid(plan, study_dir, StudyData(plan), say=lambda text: print(text, flush=True),
              networks=networks_factory(plan.networks))
     return 0
 
