@@ -10,7 +10,10 @@ Section ``fit`` times, for each precision (float32, bfloat16), the bare ``tf.fun
 ``--steps-per-execution``), against PyTorch's best of float32 / bf16 autocast × NCHW / channels-last. Section
 ``independent`` runs whole training processes side by side: one process with 2 intra-op threads against two
 processes with 1 thread each (what a study of independent runs can do with two cores). Section ``tune`` times
-the scoring share of a default ``tfbetavae tune`` trial (1,000 steps, β-VAE score at the tuner's sizes).
+the scoring share of a default ``tfbetavae tune`` trial (1,000 steps, β-VAE score at the tuner's sizes). Section
+``networks`` times the standard 64×64 network's train step against the same step as it was before issue #19 (the
+fixed 64×64 networks written out here as plain Keras layers, the likelihood before it became an object),
+alternating in one process: the paired ratio shows whether free sizes and user networks cost speed.
 
 Every throughput is the median over repetitions after a warm-up; the repetitions of the things that are
 compared with each other (TF modes, PyTorch, the matmul peak) are interleaved round by round, so that a
@@ -83,6 +86,8 @@ FULL = {
     "study_grid_steps": 250,
     "study_rounds": 1,
     "tune_steps": 300,
+    "networks_steps": 30,
+    "networks_rounds": 9,
 }
 QUICK = {
     "rounds": 2,
@@ -111,8 +116,10 @@ QUICK = {
     },
     "tune_steps": 4,
     "tune_sizes": {"num_train": 4, "num_eval": 2},
+    "networks_steps": 2,
+    "networks_rounds": 2,
 }
-SECTIONS = ("training", "fit", "independent", "study", "tune", "data", "metric", "serving", "clients")
+SECTIONS = ("training", "fit", "networks", "independent", "study", "tune", "data", "metric", "serving", "clients")
 PRECISIONS = ("float32", "bfloat16")
 DEFAULT_STEPS_PER_EXECUTION = 16
 MODES = ("eager", "tf_function", "xla")
@@ -553,6 +560,122 @@ def bench_fit(cfg: dict, precisions, with_torch: bool, threads: int, steps_per_e
             result["fit_default_precision_vs_pytorch_best"] = paired(rates[default, "fit"], torch_rates[fastest])
     result["pytorch"] = torch_info
     return result
+
+
+# ----------------------------------------------------------------------------------------------- networks (#19)
+def pre_change_networks(latent_dim: int = 10):
+    """The standard 64×64 encoder and decoder exactly as they were before sizes became free (issue #19), written
+    here as plain Keras layers: four stride-2 convolutions 32-32-64-64 (kernel 4, "same", ReLU), dense 256, one
+    dense layer of 2·latent_dim for the moments; the decoder dense 256, dense 4·4·64, reshape, transposed
+    convolutions 64-32-32-1 (kernel 4, stride 2, "same"). Under float32 the casts and the dtype policies of the
+    old code were no-ops, so they are left out."""
+    import keras
+    from keras import layers
+
+    class PreChangeEncoder(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.convs = [
+                layers.Conv2D(f, 4, strides=2, padding="same", activation="relu", name=f"conv_{i}")
+                for i, f in enumerate((32, 32, 64, 64))
+            ]
+            self.flatten = layers.Flatten()
+            self.hidden = layers.Dense(256, activation="relu", name="hidden")
+            self.moments = layers.Dense(2 * latent_dim, name="moments")
+
+        def call(self, images):
+            h = images
+            for conv in self.convs:
+                h = conv(h)
+            mean, log_variance = keras.ops.split(self.moments(self.hidden(self.flatten(h))), 2, axis=-1)
+            return mean, log_variance
+
+    class PreChangeDecoder(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = layers.Dense(256, activation="relu", name="hidden")
+            self.expand = layers.Dense(4 * 4 * 64, activation="relu", name="expand")
+            self.reshape = layers.Reshape((4, 4, 64))
+            self.deconvs = [
+                layers.Conv2DTranspose(f, 4, strides=2, padding="same", activation=None if i == 3 else "relu",
+                                       name=f"deconv_{i}")
+                for i, f in enumerate((64, 32, 32, 1))
+            ]
+
+        def call(self, codes):
+            h = self.reshape(self.expand(self.hidden(codes)))
+            for deconv in self.deconvs:
+                h = deconv(h)
+            return h
+
+    return PreChangeEncoder(name="encoder"), PreChangeDecoder(name="decoder")
+
+
+def make_pre_change_model(seed: int = 0):
+    """A BetaVAE whose networks and loss path are the pre-#19 ones: the networks above, and the model's
+    ``_moments`` and Bernoulli likelihood as they were written before likelihoods became objects (a tuple unpacked,
+    ``tfd.Independent(tfd.Bernoulli(logits))``, ``sigmoid`` for the mean). train_step, the metric trackers, the step
+    counter and the NaN monitor did not change in #19, so they are shared. Compiled like ``make_model``."""
+    import keras
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    from tfbetavae.model import LOG_VARIANCE_RANGE, BetaVAE
+    from tfbetavae.training import compile_model
+
+    tfd = tfp.distributions
+
+    class PreChangeVAE(BetaVAE):
+        def _moments(self, images, training=False):
+            mean, log_variance = self.encoder(images, training=training)
+            return mean, tf.clip_by_value(log_variance, *LOG_VARIANCE_RANGE)
+
+        def _likelihood_from_params(self, params):
+            return tfd.Independent(tfd.Bernoulli(logits=params, dtype=params.dtype), reinterpreted_batch_ndims=3)
+
+        def _mean_image(self, params):
+            return tf.sigmoid(params)
+
+    keras.utils.set_random_seed(seed)
+    encoder, decoder = pre_change_networks()
+    model = PreChangeVAE(seed=seed, encoder=encoder, decoder=decoder)
+    compile_model(model, LEARNING_RATE)
+    return model
+
+
+def bench_networks(cfg: dict, log) -> dict:
+    """The standard 64×64 network after #19 (sizes free, networks and likelihoods as objects) against the same step
+    before it, alternating round by round in one process: the paired ratio says whether #19 cost speed.
+
+    Both arms start from the same seed; the weights of the library's model are copied into the pre-change one and
+    their reconstructions compared, which checks that the two are the same network weight for weight."""
+    images = make_images(BATCH_SIZE)
+    steps = cfg["networks_steps"]
+    library = make_model("tf_function")
+    before = make_pre_change_model()
+    shapes = {name: [tuple(v.shape) for v in model.trainable_variables] for name, model in
+              (("library", library), ("pre_change", before))}
+    if shapes["library"] != shapes["pre_change"]:
+        raise RuntimeError(f"the pre-change network differs from the standard one: {shapes}")
+    before.set_weights(library.get_weights())
+    difference = float(np.max(np.abs(np.asarray(library.reconstruct(images)) - np.asarray(before.reconstruct(images)))))
+    runners = {"library": bare_step_runner(library, images, steps), "pre_change": bare_step_runner(before, images, steps)}
+    rates = {name: [] for name in runners}
+    for _ in range(cfg["networks_rounds"]):
+        for name, run in runners.items():
+            rates[name].append(run())
+    log(f"  networks done, load {load()}")
+    return {
+        "steps_per_round": steps,
+        "variables": len(library.variables),
+        "parameters": int(sum(np.prod(v.shape) for v in library.variables)),  # the step counter included
+        "trainable_parameters": int(sum(np.prod(v.shape) for v in library.trainable_variables)),
+        "max_reconstruction_difference": difference,
+        "library": summary(rates["library"]),
+        "pre_change": summary(rates["pre_change"]),
+        "library_vs_pre_change": paired(rates["library"], rates["pre_change"]),
+        "library_vs_pre_change_per_round": [round(a / b, 3) for a, b in zip(rates["library"], rates["pre_change"])],
+    }
 
 
 # ----------------------------------------------------------------------------------------------- independent runs
@@ -1558,6 +1681,13 @@ def table(results: dict) -> str:
                 f"(numpy {peak['numpy_gflops']:.0f}, TF {peak['tf_gflops']:.0f}) | {peak['share_of_peak']:.0%} |"
             )
     rows += fit_rows(results.get("fit"))
+    networks = results.get("networks")
+    if networks:
+        rows.append(
+            f"| training, standard 64×64 network after #19 (bare step) | {networks['library']['images_per_s']:.0f} "
+            f"images/s | same step before #19 (pre-change network and likelihood, same weights) "
+            f"{networks['pre_change']['images_per_s']:.0f} images/s | {networks['library_vs_pre_change']:.2f}× (paired) |"
+        )
     independent = results.get("independent")
     if independent:
         threads, processes = independent["layouts"]
@@ -1769,6 +1899,9 @@ def main(argv=None) -> dict:
     if "fit" in sections:
         log(f"fit path and precisions ({', '.join(precisions)}{'' if args.no_torch else ', pytorch'}), load {load()}")
         results["fit"] = bench_fit(cfg, precisions, not args.no_torch, threads, args.steps_per_execution, log)
+    if "networks" in sections:
+        log(f"standard 64x64 network after #19 vs before it (alternating), load {load()}")
+        results["networks"] = bench_networks(cfg, log)
     if "independent" in sections:
         log(f"independent runs (1 x {threads} threads vs {threads} x 1), load {load()}")
         results["independent"] = bench_independent(cfg, threads, log)

@@ -38,7 +38,7 @@ def test_quick_run_writes_every_section(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| training, tf_function" in done.stdout
     results = json.loads(out.read_text())
-    for section in ("machine", "training", "fit", "independent", "study", "tune", "peak", "data", "metric", "serving",
+    for section in ("machine", "training", "fit", "networks", "independent", "study", "tune", "peak", "data", "metric", "serving",
                     "targets"):
         assert section in results, section
     assert results["quick"] is True
@@ -237,3 +237,17 @@ def test_heart_test_without_pow_matches_the_renderer(bench):
     rng = np.random.default_rng(0)
     u, v = (rng.uniform(-1.6, 1.6, (64, 64, 64)).astype(np.float32) for _ in range(2))
     np.testing.assert_array_equal(bench._inside_heart_without_pow(u, v), dsprites._inside_heart(u, v))
+
+
+def test_networks_section_compares_the_standard_network_with_the_one_before_issue_19(bench):
+    """The networks row: the pre-#19 64×64 network is the same network (25 variables, 764,246 parameters, equal
+    reconstructions on the same weights), timed against the library's in alternating rounds."""
+    networks = bench.bench_networks(bench.QUICK, lambda message: None)
+    assert networks["variables"] == 25 and networks["parameters"] == 764_246
+    assert networks["max_reconstruction_difference"] == 0.0
+    assert _positive(networks["library"]["images_per_s"]) and _positive(networks["pre_change"]["images_per_s"])
+    assert _positive(networks["library_vs_pre_change"])
+    assert len(networks["library_vs_pre_change_per_round"]) == bench.QUICK["networks_rounds"]
+    text = bench.table({"machine": {"cpu_count": 2, "processor": "x", "load_before": 1, "load_after": 1,
+                                    "tf_intra_op_threads": 2, "tf_inter_op_threads": 2}, "networks": networks})
+    assert "| training, standard 64×64 network after #19 (bare step) |" in text and "(paired)" in text
