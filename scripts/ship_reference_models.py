@@ -30,6 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SETTING_KEYS = ("objective", "beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim", "precision")
 IDENTITY_KEYS = ("cell", "setting", "seed", "step", "fast", "wall_seconds", "train_seconds", "metric_seconds")
+# What a study row records about its data and how it was scored (tfbetavae.studies.runner.RECORD_COLUMNS): not scores.
+RECORD_KEYS = ("data", "protocol", "metric_sizes", "held_out_images", "eval_seed")
 
 
 def median_run(rows: list[dict], score: str) -> dict:
@@ -127,11 +129,13 @@ def main() -> int:
         model = without_optimizer(
             keras.models.load_model(study_dir / "runs" / row["cell"] / "model.keras", safe_mode=True)
         )
-        scores = {k: v for k, v in row.items() if k not in IDENTITY_KEYS and k not in SETTING_KEYS}
+        scores = {k: v for k, v in row.items() if k not in IDENTITY_KEYS + SETTING_KEYS + RECORD_KEYS}
+        scoring = {"protocol": plan.protocol, "metric_sizes": plan.metric_sizes, "seed": plan.eval_seed,
+                   "held_out_images": plan.held_out_images}
         info = {
             "study": Path(*study_dir.parts[-2:]).as_posix(),  # the study's name in the repository, no machine path
             "reproduce": "python scripts/paper_study.py --only paper && python scripts/ship_reference_models.py",
-            "setting": {k: row[k] for k in SETTING_KEYS},
+            "setting": {k: row[k] for k in SETTING_KEYS if k in row},
             "seed": row["seed"],
             "steps": row["step"],
             "batch_size": plan.batch_size,
@@ -142,7 +146,8 @@ def main() -> int:
             "seeds_of_this_setting": {str(r["seed"]): {k: r[k] for k in scores if k in r} for r in siblings},
         }
         version = next_version(out / name)
-        path = export_saved_model(model, out / name, version=version, scores=scores, training_info=info)
+        path = export_saved_model(model, out / name, version=version, scores=scores, training_info=info,
+                                  scoring=scoring)
         print(f"{name}: {row['setting']} seed {row['seed']} at step {row['step']} ({args.score} {row[args.score]:.3f})"
               f" -> {path}")
     return 0

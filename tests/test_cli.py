@@ -121,9 +121,18 @@ def test_evaluate_scores_a_run(tiny_run, tmp_path, capsys):
                  "--num-eval", "20", "--json", str(out)])
     assert code == 0
     scores = json.loads(out.read_text())
-    assert set(scores) == {"beta_vae_train_accuracy", "beta_vae_eval_accuracy", "mig"}
-    assert all(0.0 <= value <= 1.0 for value in scores.values())
-    assert "beta_vae_eval_accuracy" in capsys.readouterr().out
+    assert set(scores) == {"beta_vae_train_accuracy", "beta_vae_eval_accuracy", "mig",  # the scores, and how made:
+                           "protocol", "metric_sizes", "seed", "beta_vae_protocol"}
+    assert all(0.0 <= scores[key] <= 1.0 for key in ("beta_vae_train_accuracy", "beta_vae_eval_accuracy", "mig"))
+    assert scores["protocol"] == "library" and scores["seed"] == 0 and scores["beta_vae_protocol"] == "standard"
+    assert scores["metric_sizes"] == {"beta_vae": {"num_train": 40, "num_eval": 20}, "mig": {"num_train": 40}}
+    printed = capsys.readouterr().out
+    assert "beta_vae_eval_accuracy" in printed and "(seed 0, library protocol; beta_vae 40/20, mig 40 points)" in printed
+    assert main(["evaluate", "--model", str(tiny_run), "--metrics", "mig", "--num-train", "40", "--seed", "3",
+                 "--protocol", "disentanglement_lib", "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert set(scores) == {"mig", "protocol", "metric_sizes", "seed"} and scores["protocol"] == "disentanglement_lib"
+    assert scores["metric_sizes"] == {"mig": {"num_train": 40}} and scores["seed"] == 3
 
 
 def test_evaluate_errors_are_clear(tiny_run, tmp_path, capsys):

@@ -541,3 +541,18 @@ def test_cli_exports_a_training_run_and_a_keras_file(tmp_path, capsys):
     for argv in (["export"], ["export", "--run", "a", "--model", "b"], ["export", "--model", "m", "--version", "0"]):
         with pytest.raises(SystemExit):
             _parse(argv)
+
+
+def test_a_card_says_how_its_scores_were_made(tmp_path):
+    """Scores in a card keep the protocol, metric sizes and seed that made them (``scoring``), or say that the
+    exporter was not told (None)."""
+    from tfbetavae.metrics import scoring_record
+
+    vae = _small_model()
+    record = scoring_record(["mig"], seed=1, num_train=500, protocol="disentanglement_lib")
+    card = load(export_saved_model(vae, tmp_path / "m", scores={"mig": 0.5}, scoring=record)).card
+    assert card["scores"] == {"mig": 0.5}
+    assert card["scoring"] == {"protocol": "disentanglement_lib", "metric_sizes": {"mig": {"num_train": 500}}, "seed": 1}
+    assert load(export_saved_model(vae, tmp_path / "m", scores={"mig": 0.5})).card["scoring"] is None
+    with pytest.raises(TypeError, match="scoring must be a mapping"):
+        export_saved_model(vae, tmp_path / "m", scores={"mig": 0.5}, scoring="library")

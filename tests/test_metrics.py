@@ -382,6 +382,33 @@ def test_callback_writes_scores_into_logs_and_carries_them_forward(data):
     assert counter.logs[3]["mig"] == metric.last_scores["mig"]
 
 
+def test_the_callback_and_its_history_say_how_the_scores_were_made(data):
+    """Logs hold numbers only; the callback and the History fit returns keep the protocol, sizes and seed."""
+    _, images = data.sample(32, np.random.default_rng(0))
+    model = TinyEncoderModel()
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    metric = DisentanglementCallback(data, metrics=("mig", "dci"), seed=4, num_train=100, dci={"num_test": 50},
+                                     protocol="disentanglement_lib")
+    history = model.fit(images, identity(images), epochs=1, batch_size=16, verbose=0, callbacks=[metric])
+    expected = {"protocol": "disentanglement_lib", "seed": 4,
+                "metric_sizes": {"mig": {"num_train": 100}, "dci": {"num_train": 100, "num_test": 50}}}
+    assert metric.scoring == history.scoring == expected
+    assert all(isinstance(values[0], float) for values in history.history.values())
+
+
+def test_a_scoring_record_names_protocol_sizes_and_seed():
+    from tfbetavae.metrics import scoring_record
+
+    assert scoring_record("beta_vae", protocol="paper") == {
+        "protocol": "library", "seed": 0, "beta_vae_protocol": "paper",
+        "metric_sizes": {"beta_vae": {"num_train": 10000, "num_eval": 5000}}}
+    record = scoring_record(("factor_vae", "sap"), seed=2, num_train=300, protocol="disentanglement_lib")
+    assert record["metric_sizes"] == {"factor_vae": {"num_train": 300, "num_eval": 5000, "num_variance_estimate": 10000},
+                                      "sap": {"num_train": 300, "num_test": 5000}}
+    with pytest.raises(ValueError, match="sets mig's num_bins to 20, but num_bins=10"):
+        scoring_record("mig", protocol="disentanglement_lib", num_bins=10)
+
+
 def test_callback_rejects_unknown_metrics_and_keywords(data):
     with pytest.raises(ValueError, match="known metrics: \\['beta_vae', 'factor_vae', 'mig', 'dci', 'sap'\\]"):
         DisentanglementCallback(data, metrics=("beta_vae", "modularity"))

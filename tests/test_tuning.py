@@ -284,6 +284,9 @@ def test_cli_prints_progress_table_writes_plot_and_exports_best(tmp_path, capsys
     assert card["model"]["beta"] == best["beta"] and card["scores"]["mig"] == pytest.approx(best["score"])
     assert card["training"]["trial_id"] == best["trial_id"] and card["training"]["data"] == "dsprites"
     assert card["training"]["trial"] == best["trial"] and card["training"]["metric_sizes"] == {"num_train": 40}
+    assert card["scoring"] == {"protocol": "library", "metric_sizes": {"mig": {"num_train": 40}},
+                               "seed": card["scoring"]["seed"]}  # how the card's scores were made
+    assert all(row["protocol"] == "library" and row["metric_sizes"] == {"mig": {"num_train": 40}} for row in rows)
     assert (export / "1" / "saved_model.pb").exists()
 
     # A rerun of the finished search trains nothing and writes no new version of the unchanged best model.

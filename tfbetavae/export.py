@@ -316,7 +316,7 @@ def _portable(value):
     return value
 
 
-def _model_card(model, version: int, signatures: dict, scores, training_info) -> dict:
+def _model_card(model, version: int, signatures: dict, scores, training_info, scoring=None) -> dict:
     training = _portable(dict(training_info or {}))
     card = {
         "format": "tfbetavae-export",
@@ -341,6 +341,8 @@ def _model_card(model, version: int, signatures: dict, scores, training_info) ->
         "step_counter": int(model.step_counter.numpy()),
         "training": {"data": training.get("data"), "steps": training.get("steps"), **training},
         "scores": None if scores is None else dict(scores),
+        # How the scores were made (protocol, metric sizes, seed): None when the exporter was not told.
+        "scoring": None if scores is None or scoring is None else dict(scoring),
         "signatures": signatures,
         "files": {"saved_model": "saved_model.pb", "keras": KERAS_FILE, "model_card": MODEL_CARD_FILE},
         "versions": _versions(),
@@ -390,6 +392,7 @@ def export_saved_model(
     scores: Mapping | None = None,
     training_info: Mapping | None = None,
     tflite: bool = False,
+    scoring: Mapping | None = None,
 ) -> Path:
     """Writes ``base_dir/VERSION/`` (SavedModel + ``model.keras`` + ``model_card.json``) and returns its path.
 
@@ -401,6 +404,8 @@ def export_saved_model(
         scores: optional mapping of metric name -> value, copied into the model card.
         training_info: optional mapping (e.g. the training run's config with ``"data"`` and ``"steps"``).
         tflite: also write ``model.tflite`` (LiteRT, built-in ops only: see ``tfbetavae.litert``) and its card section.
+        scoring: how ``scores`` were made, ``{"protocol", "metric_sizes", "seed"}`` (see
+            ``tfbetavae.metrics.scoring_record``); the card keeps it beside them as ``scoring``.
 
     Raises:
         TypeError: ``model`` is not a BetaVAE, or scores/training_info are not JSON-writable mappings.
@@ -416,6 +421,9 @@ def export_saved_model(
     if not model.built:
         raise ValueError("model is not built; build it (BetaVAE builds itself in __init__) before exporting")
     _check_card_inputs(scores, training_info)
+    if scoring is not None and not isinstance(scoring, Mapping):
+        raise TypeError(f"scoring must be a mapping (protocol, metric_sizes, seed), got {type(scoring).__name__}")
+    _json_ready(scoring, "scoring")
     base = Path(base_dir)
     if base.exists() and not base.is_dir():
         raise NotADirectoryError(f"base_dir {base} exists and is not a folder")
@@ -443,7 +451,7 @@ def export_saved_model(
         }
         archive.write_out(os.fspath(staging), verbose=False)
         model.save(staging / KERAS_FILE)
-        card = _model_card(model, version, _signature_table(functions), scores, training_info)
+        card = _model_card(model, version, _signature_table(functions), scores, training_info, scoring)
         card["input_checks"] = {  # what a client can rely on the graph to refuse (docs/export-serving.md)
             "signatures": "wrong rank or shape, NaN or infinite values, images outside [0, 1], num < 0 or > "
             "sample_max_num: InvalidArgumentError naming the problem; wrong dtype: refused by the signature; "

@@ -60,10 +60,15 @@ def image_terms(model, source, num_images: int, seed: int, batch_size: int = 64)
     return results
 
 
+def _sizes_text(sizes: dict) -> str:
+    """``beta_vae 10000/5000 points, mig 10000``: the sizes a printed score was made with."""
+    return ", ".join(f"{name} {'/'.join(str(v) for v in given.values())}" for name, given in sizes.items()) + " points"
+
+
 def run(args) -> int:
     from tfbetavae.data.sources import has_factors
     from tfbetavae.loading import load
-    from tfbetavae.metrics import check_metric_names, evaluate
+    from tfbetavae.metrics import check_metric_names, evaluate, scoring_record
 
     names = check_metric_names([name.strip() for name in args.metrics.split(",") if name.strip()])
     model = load(args.model)
@@ -75,7 +80,7 @@ def run(args) -> int:
         )
     source = f" (from {origin})" if origin else ""
     if not has_factors(data):
-        scores = image_terms(model, data, args.num_images, args.seed)
+        scores, record = image_terms(model, data, args.num_images, args.seed), {}  # terms, not metric scores
         print(f"\n{args.data!r}{source} has no known factors, so no disentanglement score: metrics need ground-truth "
               "data such as dsprites.")
         print(f"Reconstruction and KL of {args.model} on {int(scores['images'])} of its images (nats per image):")
@@ -87,14 +92,17 @@ def run(args) -> int:
             if name in names:
                 kwargs[name] = {"num_eval": args.num_eval}
         scores = evaluate(model, data, names, seed=args.seed, **kwargs)
-        protocol = "" if args.protocol is None else f", {args.protocol} protocol"
-        print(f"\nScores of {args.model} on {type(data).__name__}{source} (seed {args.seed}{protocol}):")
+        record = scoring_record(names, seed=args.seed, **kwargs)
+        print(f"\nScores of {args.model} on {type(data).__name__}{source} (seed {args.seed}, {record['protocol']} "
+              f"protocol; {_sizes_text(record['metric_sizes'])}):")
     width = max(len(key) for key in scores)
     for key, value in scores.items():
         print(f"  {key:{width}s} {value:.4f}")
     if args.json is not None:
         from tfbetavae.training import atomic_write_json
 
-        atomic_write_json(scores, args.json)
+        # The scores stay top-level numbers (readers of earlier files keep working); beside them, how they were
+        # made: protocol, each metric's sizes and the seed (tfbetavae.metrics.scoring_record).
+        atomic_write_json({**scores, **record}, args.json)
         print(f"Written: {args.json}")
     return 0

@@ -8,7 +8,7 @@ Every metric takes ``(represent, data, ..., seed=0, progress=True)``: ``represen
 from tfbetavae.metrics.beta_vae import beta_vae_batches, beta_vae_score
 from tfbetavae.metrics.callback import DisentanglementCallback
 from tfbetavae.metrics.dci import dci, dci_from_codes
-from tfbetavae.metrics.evaluation import METRICS, check_metric_names, evaluate
+from tfbetavae.metrics.evaluation import METRICS, check_metric_names, evaluate, scoring_record
 from tfbetavae.metrics.factor_vae import factor_vae_score
 from tfbetavae.metrics.mig import mig
 from tfbetavae.metrics.representation import as_representation, encode_in_batches
@@ -29,4 +29,5 @@ __all__ = [
     "mig",
     "sap",
     "sap_from_codes",
+    "scoring_record",
 ]

@@ -13,7 +13,7 @@ import keras
 
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.metrics._sampling import check_data, make_rng
-from tfbetavae.metrics.evaluation import check_metric_names, evaluate, route_kwargs
+from tfbetavae.metrics.evaluation import check_metric_names, evaluate, route_kwargs, scoring_record
 from tfbetavae.metrics.representation import check_positive_int
 
 
@@ -26,6 +26,10 @@ class DisentanglementCallback(keras.callbacks.Callback):
     The same ``seed`` is used each time, so changes between epochs come from the model, not the sampling.
     ``metric_kwargs`` are passed on as in ``evaluate`` (for example ``num_train=2000`` or
     ``mig={"num_bins": 10}``); progress bars are off unless ``progress=True`` is given.
+
+    The logs hold numbers only (TensorBoard, KerasTuner and EarlyStopping read them), so how the scores were made
+    lives beside them: ``callback.scoring`` and the ``History`` that ``fit`` returns (``history.scoring``) hold
+    ``{"protocol", "metric_sizes", "seed"}`` (see ``tfbetavae.metrics.scoring_record``).
     """
 
     def __init__(
@@ -44,6 +48,7 @@ class DisentanglementCallback(keras.callbacks.Callback):
         self.seed = int(seed)
         self.metric_kwargs = {"progress": False, **metric_kwargs}
         route_kwargs(self.metrics, self.metric_kwargs)  # unknown keywords fail here, before training starts
+        self.scoring = scoring_record(self.metrics, self.seed, **self.metric_kwargs)
         self.last_scores: dict[str, float] = {}
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -55,6 +60,15 @@ class DisentanglementCallback(keras.callbacks.Callback):
             self.last_scores = {key: float(value) for key, value in scores.items()}
         if logs is not None:
             logs.update(self.last_scores)
+        self._label_history()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._label_history()  # Keras sets model.history after the first epoch's callbacks, ours included
+
+    def _label_history(self) -> None:
+        history = getattr(self.model, "history", None)
+        if isinstance(history, keras.callbacks.History):
+            history.scoring = self.scoring
 
     def _due(self, epoch: int) -> bool:
         last_epoch = (self.params or {}).get("epochs")

@@ -133,5 +133,35 @@ def evaluate(
     return results
 
 
+SIZE_KEYS = ("num_train", "num_eval", "num_test", "num_variance_estimate")
+
+
+def scoring_record(names: str | Sequence[str], seed: int = 0, **kwargs: Any) -> dict[str, Any]:
+    """How ``evaluate(represent, data, names, seed, **kwargs)`` makes its scores, to be stored beside them.
+
+    ``{"protocol": "library" | "disentanglement_lib", "metric_sizes": {metric: {"num_train": ..., ...}}, "seed":
+    ...}``, plus ``"beta_vae_protocol"`` (``"standard"`` or ``"paper"``) when the β-VAE score is among them. The
+    protocols and the sizes move every score (docs/metrics.md), so a number written without them cannot be put
+    beside another: a JSON file, a model card, a training history keep this record with their scores.
+    """
+    names = check_metric_names(names)
+    routed = route_kwargs(names, kwargs)
+    protocol = kwargs.get("protocol")
+    record: dict[str, Any] = {
+        "protocol": protocol if protocol in PROTOCOLS else "library",
+        "metric_sizes": {},
+        "seed": int(seed),
+    }
+    for name in names:
+        parameters = inspect.signature(METRICS[name]).parameters
+        sizes = {key: int(parameters[key].default) for key in SIZE_KEYS if key in parameters}
+        sizes.update({key: int(value) for key, value in routed[name].items() if key in sizes})
+        record["metric_sizes"][name] = sizes
+    if "beta_vae" in names:
+        default = inspect.signature(METRICS["beta_vae"]).parameters["protocol"].default
+        record["beta_vae_protocol"] = routed["beta_vae"].get("protocol", default)
+    return record
+
+
 def _parameters(name: str) -> set[str]:
     return set(inspect.signature(METRICS[name]).parameters) - set(_RESERVED)

@@ -13,7 +13,9 @@ import numpy as np
 
 from tfbetavae.tuning.search import is_worker, trial_number
 
-__all__ = ["export_best", "exported_version", "format_number", "format_table", "plot_tradeoff", "results_table"]
+__all__ = [
+    "export_best", "exported_version", "format_number", "format_table", "plot_tradeoff", "results_table", "scoring",
+]
 
 
 def _metric_value(trial, name: str):
@@ -23,17 +25,31 @@ def _metric_value(trial, name: str):
     return None if value is None else float(value)
 
 
+def scoring(tuner: kt.Tuner) -> dict | None:
+    """How the search's trials were scored (protocol, metric sizes, seed; ``tfbetavae.metrics.scoring_record``), or
+    None for a score function or a hypermodel that is not the library's (it alone knows)."""
+    from tfbetavae.metrics.evaluation import scoring_record
+
+    hypermodel = getattr(tuner, "hypermodel", None)
+    metric = getattr(hypermodel, "metric", None)
+    if metric is None:
+        return None
+    kwargs = {k: v for k, v in hypermodel.metric_kwargs.items() if k != "progress"}
+    return scoring_record([metric], seed=hypermodel.eval_seed, **kwargs)
+
+
 def results_table(tuner: kt.Tuner) -> list[dict]:
     """One row per trial, in trial order: hyperparameters, scores, status (from the oracle's trials).
 
     Keys: ``trial`` (the number shown, from 1), ``trial_id`` (KerasTuner's, from 0), ``status``, ``beta``, ``latent_dim``, ``learning_rate``, ``capacity`` (None unless
     searched), ``score``, ``objective`` (the tuner's objective value), ``reconstruction``, ``kl``,
     ``active_dims``, ``steps`` (steps trained), ``parent`` (Hyperband: the number of the trial it continued, else
-    None).
+    None), ``protocol`` and ``metric_sizes`` (how ``score`` was made, see ``scoring``; None for a score function).
     """
     if is_worker():
         raise ValueError("this process is a KerasTuner worker; the results live with the chief")
     oracle = tuner.oracle
+    record = scoring(tuner) or {}
     rows = []
     for trial_id in sorted(oracle.trials, key=lambda t: (len(t), t)):
         trial = oracle.trials[trial_id]
@@ -57,6 +73,8 @@ def results_table(tuner: kt.Tuner) -> list[dict]:
                 "active_dims": _metric_value(trial, "active_dims"),
                 "steps": None if steps is None else int(steps),
                 "parent": None if parent is None else trial_number(parent),
+                "protocol": record.get("protocol"),
+                "metric_sizes": record.get("metric_sizes"),
             }
         )
     return rows
@@ -231,4 +249,5 @@ def export_best(
         "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items()},
         **dict(training_info or {}),
     }
-    return export_saved_model(model, base_dir=base_dir, scores=scores, training_info=info, **kwargs)
+    return export_saved_model(model, base_dir=base_dir, scores=scores, training_info=info, scoring=scoring(tuner),
+                              **kwargs)
