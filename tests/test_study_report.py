@@ -249,3 +249,42 @@ def test_report_reads_results_json_only_without_run_folders(tmp_path, capsys):
     (tmp_path / "runs").mkdir()
     with pytest.raises(FileNotFoundError, match="study.json missing"):
         studies.report(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------- the data axis
+def data_rows(values, score="mig", step=1000):
+    """Rows of a study with a data axis, from {(data, β): [score per seed]}, as the runner writes them."""
+    rows = []
+    for (data, beta), seeds in values.items():
+        for seed, value in enumerate(seeds):
+            one = row(beta, seed, step, setting=f"data={data} beta={beta:g}", **{score: value}, reconstruction=50.0)
+            rows.append({**one, "data": data, "protocol": "library", "metric_sizes": {"mig": {"num_train": 10000}},
+                         "held_out_images": 512, "eval_seed": 12345})
+    return rows
+
+
+def test_data_sets_are_compared_like_settings_within_and_across(tmp_path):
+    rows = data_rows({("dsprites", 1.0): [0.1, 0.2, 0.15, 0.12], ("dsprites", 4.0): [0.3, 0.4, 0.35, 0.32],
+                      ("color-dsprites", 1.0): [0.5, 0.6, 0.55, 0.52], ("color-dsprites", 4.0): [0.1, 0.2, 0.1, 0.3]})
+    summary = report.summarize(rows)
+    # The rows' own data order (the study's), then β within each data set.
+    assert [entry["setting"] for entry in summary] == [
+        "data=dsprites beta=1", "data=dsprites beta=4", "data=color-dsprites beta=1", "data=color-dsprites beta=4"]
+    assert summary[2]["data"] == "color-dsprites" and summary[2]["scores"]["mig"]["median"] == pytest.approx(0.535)
+    assert "held_out_images" not in summary[0]["scores"] and "eval_seed" not in report.available_scores(rows)
+    pairs = [re.match(r"(.+?) (?:vs|>|<) (.+?) on ", s).groups() for s in report.compare(rows, "mig")]
+    assert pairs == [("data=dsprites β=4", "data=dsprites β=1"), ("data=color-dsprites β=4", "data=color-dsprites β=1"),
+                     ("data=color-dsprites β=1", "data=dsprites β=1"), ("data=color-dsprites β=4", "data=dsprites β=4")]
+    assert report.compare(rows, "mig")[2].startswith("data=color-dsprites β=1 > data=dsprites β=1 on MIG (p=0.029")
+    assert len(report.compare(rows, "mig", baseline="data=dsprites β=1")) == 3  # an explicit baseline as before
+    report.write_report(rows, tmp_path)
+    text = (tmp_path / "summary.md").read_text()
+    assert "Varied: data ∈ {dsprites, color-dsprites}; beta ∈ {1, 4}." in text
+    assert "## Comparisons within each data set and between data sets at the same setting" in text
+    assert "Scored under the library metric protocol (see docs/metrics.md) with metric sizes: mig num_train 10,000" in text
+
+
+def test_one_seed_per_setting_with_ties_is_no_claim_not_a_crash():
+    rows = data_rows({("dsprites", 1.0): [0.0], ("color-dsprites", 1.0): [0.0]})
+    (statement,) = report.compare(rows, "mig")
+    assert "no claim possible — 1 vs 1 seeds" in statement
