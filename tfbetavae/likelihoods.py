@@ -25,6 +25,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfbetavae.checks import positive_float
+
 tfd = tfp.distributions
 
 __all__ = [
@@ -41,16 +43,6 @@ __all__ = [
 
 # exp(±7) bounds a learned scale: it cannot collapse to 0 (infinite density) nor overflow.
 _LOG_SCALE_RANGE = (-7.0, 7.0)
-
-
-def _positive_scale(value) -> float:
-    try:
-        scale = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"observation_scale must be a number, got {value!r}") from None
-    if not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"observation_scale must be a finite number > 0, got {value!r}")
-    return scale
 
 
 @keras.saving.register_keras_serializable(package="tfbetavae")
@@ -119,7 +111,7 @@ class Gaussian(Likelihood):
 
     def __init__(self, scale: float = 0.1, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.scale = _positive_scale(scale)
+        self.scale = positive_float(scale, "observation_scale")
 
     def elementwise(self, params):
         return tfd.Normal(loc=params, scale=tf.cast(self.scale, params.dtype))

@@ -27,6 +27,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import tensorflow as tf
 
+from tfbetavae.checks import positive_int
+
 __all__ = [
     "MODEL_CARD_FILE",
     "SIGNATURES",
@@ -89,9 +91,7 @@ class Location:
 
 
 def check_version(version: Any) -> int:
-    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1:
-        raise ValueError(f"version must be a positive integer, got {version!r}")
-    return int(version)
+    return positive_int(version, "version")
 
 
 def numeric_versions(base: Path) -> list[int]:

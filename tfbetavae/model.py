@@ -20,7 +20,6 @@ loaded); ``dtype=`` pins a policy, which is then saved with it.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
 
@@ -30,6 +29,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfbetavae import likelihoods as _likelihoods
+from tfbetavae.checks import non_negative_float, positive_float, positive_int
 from tfbetavae.data.ground_truth import check_images
 from tfbetavae.likelihoods import LIKELIHOODS, Likelihood
 from tfbetavae.networks import standard_networks, validate_input_shape
@@ -89,16 +89,6 @@ class _VectorMean(keras.metrics.Metric):
 def _multi_worker(strategy) -> bool:
     extended = strategy.extended
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and extended._in_multi_worker_mode()
-
-
-def _check_non_negative(name: str, value: float) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if math.isnan(value) or math.isinf(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
 
 
 def _shape_text(shape, batch: bool = True) -> str:
@@ -187,28 +177,20 @@ class BetaVAE(keras.Model):
         # A dtype policy given here is pinned and saved; without one the model follows the global policy.
         self._pinned_dtype = kwargs.get("dtype")
         super().__init__(**kwargs)
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
-            raise ValueError(f"latent_dim must be an integer >= 1, got {latent_dim!r}")
+        latent_dim = positive_int(latent_dim, "latent_dim")
         for role, network in (("encoder", encoder), ("decoder", decoder)):
             if network is not None and not callable(network):
                 raise TypeError(f"{role} must be a Keras model or layer, got {type(network).__name__}")
-        try:
-            whole = not isinstance(capacity_steps, bool) and int(capacity_steps) == capacity_steps
-        except (TypeError, ValueError, OverflowError):  # None, text, NaN, infinity
-            whole = False
-        if not whole or capacity_steps < 1:
-            raise ValueError(f"capacity_steps must be an integer >= 1, got {capacity_steps!r}")
-        self.latent_dim = int(latent_dim)
+        capacity_steps = positive_int(capacity_steps, "capacity_steps")
+        self.latent_dim = latent_dim
         if input_shape is None:
             input_shape = _declared_input_shape(encoder) or (64, 64, 1)
         self.image_shape = validate_input_shape(input_shape)  # the input's shape, images or vectors
-        self.beta = _check_non_negative("beta", beta)
-        self.capacity = None if capacity is None else _check_non_negative("capacity", capacity)
-        self.capacity_steps = int(capacity_steps)
-        self.gamma = _check_non_negative("gamma", gamma)
-        self.observation_scale = _check_non_negative("observation_scale", observation_scale)
-        if self.observation_scale == 0:
-            raise ValueError("observation_scale must be > 0")
+        self.beta = non_negative_float(beta, "beta")
+        self.capacity = None if capacity is None else non_negative_float(capacity, "capacity")
+        self.capacity_steps = capacity_steps
+        self.gamma = non_negative_float(gamma, "gamma")
+        self.observation_scale = positive_float(observation_scale, "observation_scale")
         self.kernel_sizes = tuple(kernel_sizes)
         self.likelihood_layer = _likelihoods.get(likelihood, self.observation_scale)
         self._likelihood_by_name = isinstance(likelihood, str)  # saved as its name; anything else as an object
@@ -309,12 +291,12 @@ class BetaVAE(keras.Model):
         return self.likelihood_layer.kind
 
     def get_config(self):
-        pinned = {} if self._pinned_dtype is None else {"dtype": keras.dtype_policies.serialize(self.dtype_policy)}
+        config = super().get_config()  # name, trainable, dtype
+        if self._pinned_dtype is None:
+            # Without dtype= the model follows the global policy where it is loaded, as it did where it was made.
+            config.pop("dtype", None)
         likelihood = self.likelihood_layer
-        config = {
-            **pinned,
-            "name": self.name,
-            "trainable": self.trainable,
+        config.update({
             "latent_dim": self.latent_dim,
             "input_shape": list(self.image_shape),
             "beta": self.beta,
@@ -325,7 +307,7 @@ class BetaVAE(keras.Model):
             "kernel_sizes": list(self.kernel_sizes),
             "observation_scale": self.observation_scale,
             "seed": self.seed,
-        }
+        })
         # Only user networks are saved in the config; without them (every file saved before) the standard
         # networks are rebuilt from the settings above.
         for role, custom in zip(("encoder", "decoder"), self.custom_networks):
@@ -534,9 +516,7 @@ class BetaVAE(keras.Model):
 
     def sample(self, num: int, seed: int | None = None):
         """``num`` images decoded from codes drawn from the prior."""
-        if isinstance(num, bool) or int(num) != num or num < 1:
-            raise ValueError(f"num must be a positive integer, got {num!r}")
-        codes = self.prior.sample(int(num), seed=seed)
+        codes = self.prior.sample(positive_int(num, "num"), seed=seed)
         return self._decode_graph(codes)
 
     def kl_per_dimension(self, images) -> np.ndarray:

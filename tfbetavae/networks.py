@@ -76,8 +76,30 @@ def _validate_kernel_sizes(kernel_sizes: Sequence[int]) -> tuple[int, ...]:
     return sizes
 
 
+class _StandardNetwork(keras.Model):
+    """What the four standard networks share: the latent size, the data's shape and the hidden width, saved in the
+    config under the keys their constructors take (``shape_key``: ``input_shape`` for encoders, ``output_shape``
+    for decoders), so every file saved before this base class existed loads unchanged."""
+
+    shape_key = "input_shape"
+
+    def __init__(self, latent_dim: int, shape: Sequence[int], hidden_units: int, images: bool, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.latent_dim = int(latent_dim)
+        self.data_shape = validate_image_shape(shape) if images else validate_input_shape(shape)
+        self.hidden_units = int(hidden_units)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "latent_dim": self.latent_dim,
+            self.shape_key: list(self.data_shape),
+            "hidden_units": self.hidden_units,
+        }
+
+
 @keras.saving.register_keras_serializable(package="tfbetavae")
-class Encoder(keras.Model):
+class Encoder(_StandardNetwork):
     """Images [B, H, W, C] → (mean, log_variance), each [B, latent_dim]."""
 
     def __init__(
@@ -88,11 +110,8 @@ class Encoder(keras.Model):
         hidden_units: int = 256,
         **kwargs,
     ) -> None:
-        super().__init__(**kwargs)
-        self.latent_dim = int(latent_dim)
-        self.image_shape = validate_image_shape(input_shape)
+        super().__init__(latent_dim, input_shape, hidden_units, images=True, **kwargs)
         self.kernel_sizes = _validate_kernel_sizes(kernel_sizes)
-        self.hidden_units = int(hidden_units)
         policy = self.dtype_policy  # the sublayers follow this model's policy (the global one unless dtype= is given)
         self.convs = [
             layers.Conv2D(f, k, strides=2, padding="same", activation="relu", name=f"conv_{i}", dtype=policy)
@@ -113,18 +132,14 @@ class Encoder(keras.Model):
         return mean, log_variance
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "latent_dim": self.latent_dim,
-            "input_shape": list(self.image_shape),
-            "kernel_sizes": list(self.kernel_sizes),
-            "hidden_units": self.hidden_units,
-        }
+        return {**super().get_config(), "kernel_sizes": list(self.kernel_sizes)}
 
 
 @keras.saving.register_keras_serializable(package="tfbetavae")
-class Decoder(keras.Model):
+class Decoder(_StandardNetwork):
     """Codes [B, latent_dim] → per-pixel parameters [B, H, W, C] (Bernoulli logits or Gaussian means)."""
+
+    shape_key = "output_shape"
 
     def __init__(
         self,
@@ -133,11 +148,8 @@ class Decoder(keras.Model):
         hidden_units: int = 256,
         **kwargs,
     ) -> None:
-        super().__init__(**kwargs)
-        self.latent_dim = int(latent_dim)
-        self.image_shape = validate_image_shape(output_shape)
-        self.hidden_units = int(hidden_units)
-        height, width, channels = self.image_shape
+        super().__init__(latent_dim, output_shape, hidden_units, images=True, **kwargs)
+        height, width, channels = self.data_shape
         self.start_shape = (_downsampled(height), _downsampled(width), _FILTERS[-1])
         policy = self.dtype_policy
         self.hidden = layers.Dense(self.hidden_units, activation="relu", name="hidden", dtype=policy)
@@ -170,24 +182,14 @@ class Decoder(keras.Model):
         # Parameters leave in the variable dtype (float32 under mixed policies): the likelihood is computed in float32.
         return keras.ops.cast(h, self.dtype_policy.variable_dtype)
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "latent_dim": self.latent_dim,
-            "output_shape": list(self.image_shape),
-            "hidden_units": self.hidden_units,
-        }
 
 
 @keras.saving.register_keras_serializable(package="tfbetavae")
-class MLPEncoder(keras.Model):
+class MLPEncoder(_StandardNetwork):
     """Vectors [B, D] → (mean, log_variance), each [B, latent_dim]: two ReLU dense layers, then the moments."""
 
     def __init__(self, latent_dim: int = 10, input_shape: Sequence[int] = (16,), hidden_units: int = 256, **kwargs):
-        super().__init__(**kwargs)
-        self.latent_dim = int(latent_dim)
-        self.vector_shape = validate_input_shape(input_shape)
-        self.hidden_units = int(hidden_units)
+        super().__init__(latent_dim, input_shape, hidden_units, images=False, **kwargs)
         policy = self.dtype_policy
         self.hidden = [
             layers.Dense(self.hidden_units, activation="relu", name=f"hidden_{i}", dtype=policy) for i in range(2)
@@ -201,29 +203,21 @@ class MLPEncoder(keras.Model):
         mean, log_variance = keras.ops.split(self.moments(h), 2, axis=-1)
         return mean, log_variance
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "latent_dim": self.latent_dim,
-            "input_shape": list(self.vector_shape),
-            "hidden_units": self.hidden_units,
-        }
 
 
 @keras.saving.register_keras_serializable(package="tfbetavae")
-class MLPDecoder(keras.Model):
+class MLPDecoder(_StandardNetwork):
     """Codes [B, latent_dim] → parameters [B, D]: two ReLU dense layers, then a linear layer of D."""
 
+    shape_key = "output_shape"
+
     def __init__(self, latent_dim: int = 10, output_shape: Sequence[int] = (16,), hidden_units: int = 256, **kwargs):
-        super().__init__(**kwargs)
-        self.latent_dim = int(latent_dim)
-        self.vector_shape = validate_input_shape(output_shape)
-        self.hidden_units = int(hidden_units)
+        super().__init__(latent_dim, output_shape, hidden_units, images=False, **kwargs)
         policy = self.dtype_policy
         self.hidden = [
             layers.Dense(self.hidden_units, activation="relu", name=f"hidden_{i}", dtype=policy) for i in range(2)
         ]
-        self.params = layers.Dense(self.vector_shape[0], name="params", dtype=policy)
+        self.params = layers.Dense(self.data_shape[0], name="params", dtype=policy)
 
     def call(self, codes):
         h = codes
@@ -231,13 +225,6 @@ class MLPDecoder(keras.Model):
             h = dense(h)
         return keras.ops.cast(self.params(h), self.dtype_policy.variable_dtype)
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "latent_dim": self.latent_dim,
-            "output_shape": list(self.vector_shape),
-            "hidden_units": self.hidden_units,
-        }
 
 
 def standard_networks(

@@ -21,6 +21,7 @@ from pathlib import Path
 import keras
 
 from tfbetavae import __version__
+from tfbetavae.checks import positive_float, positive_int
 from tfbetavae.data.pipeline import training_dataset
 from tfbetavae.model import BetaVAE
 
@@ -203,10 +204,8 @@ def compile_model(
     ``steps_per_execution`` > 1 runs that many steps per call of the training function (batch-level callbacks
     then see every n-th batch only).
     """
-    if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
-    if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) or steps_per_execution < 1:
-        raise ValueError(f"steps_per_execution must be an integer >= 1, got {steps_per_execution!r}")
+    learning_rate = positive_float(learning_rate, "learning_rate")
+    steps_per_execution = positive_int(steps_per_execution, "steps_per_execution")
     optimizer = keras.optimizers.Adam(learning_rate)
     if model.dtype_policy.name == "mixed_float16":
         # float16 gradients underflow without loss scaling; the scale adapts and non-finite steps are skipped.
@@ -303,9 +302,7 @@ def train(
     trained to ``steps`` in one go; asking for the same or fewer steps restores it and trains nothing. The run's
     model must be the one it was trained with (its config is compared; a difference is refused by name).
     """
-    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    steps = int(steps)
+    steps = positive_int(steps, "steps")
     if not model.compiled:
         compile_model(model, learning_rate)
     callbacks = [StopOnNonFiniteLoss(), *(callbacks or [])]
@@ -320,9 +317,7 @@ def train(
         if changes:
             raise ValueError(f"{run_dir} holds a run of another model ({'; '.join(changes)}); use another run folder")
         steps_per_epoch = steps_per_epoch or saved.get("steps_per_epoch")  # the run's own epochs, unless asked
-    steps_per_epoch = int(steps_per_epoch or min(steps, 500))
-    if steps_per_epoch < 1:
-        raise ValueError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}")
+    steps_per_epoch = positive_int(steps_per_epoch or min(steps, 500), "steps_per_epoch")
     if run_dir is not None:
         run = Path(run_dir)
         start = restore_run(model, run)

@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
+from tfbetavae.checks import int_at_least, positive_int
 from tfbetavae.data.ground_truth import check_images
 from tfbetavae.loading import as_model, closed_form_kl
 from tfbetavae.model import ACTIVE_KL_THRESHOLD
@@ -193,9 +194,7 @@ def _check_limits(limits) -> tuple[float, float]:
 
 
 def _check_steps(steps) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
-        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
-    return int(steps)
+    return int_at_least(steps, "steps", 2)
 
 
 def _choose_dims(dims, latent_dim: int, kl: np.ndarray | None) -> tuple[int, ...]:
@@ -283,15 +282,9 @@ def traversal_grid(
 def reconstruction_grid(model, images, n: int = 8) -> np.ndarray:
     """The first ``n`` images over their reconstructions: float32 [2·H, n·W, C]."""
     adapter = _Adapter(model)
-    inputs = adapter.images(images)[: _check_count(n)]
+    inputs = adapter.images(images)[: positive_int(n, "n")]
     outputs = adapter.decode(adapter.mean(inputs))
     return tile(np.stack([inputs, outputs]))
-
-
-def _check_count(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    return int(n)
 
 
 # --------------------------------------------------------------------------- drawing
@@ -332,12 +325,6 @@ def picture_size(rows: int, cols: int, image_shape, scale: int = 1, header: bool
     )
 
 
-def _check_scale(scale) -> int:
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale!r}")
-    return int(scale)
-
-
 def _labelled_picture(
     cells: np.ndarray,
     row_labels: Sequence[tuple[Sequence[str], tuple[int, int, int]]],
@@ -347,7 +334,7 @@ def _labelled_picture(
 ) -> Image.Image:
     """Cells [rows, cols, H, W, C] laid out on a white canvas with row labels, optional column labels and title."""
     rows, cols, height, width, _ = cells.shape
-    scale = _check_scale(scale)
+    scale = positive_int(scale, "scale")
     size = picture_size(rows, cols, (height, width), scale, header=column_labels is not None, title=bool(title))
     canvas = Image.new("RGB", size, _BACKGROUND)
     draw = ImageDraw.Draw(canvas)
@@ -464,7 +451,7 @@ def save_reconstructions(model, images, path, n: int = 8, scale: int = 1, title:
     header=False, title=bool(title))``.
     """
     adapter = _Adapter(model)
-    inputs = adapter.images(images)[: _check_count(n)]
+    inputs = adapter.images(images)[: positive_int(n, "n")]
     outputs = adapter.decode(adapter.mean(inputs))
     labels = [(["input"], _TEXT), (["output"], _TEXT)]
     return _save_png(_labelled_picture(np.stack([inputs, outputs]), labels, None, title, scale), path)
@@ -514,8 +501,7 @@ def save_traversal_gif(
     the current value. Inactive dimensions are labelled in grey.
     """
     traversal = traverse(model, image, limits, steps, dims, reference, relative)
-    if isinstance(duration_ms, bool) or not isinstance(duration_ms, (int, np.integer)) or duration_ms < 1:
-        raise ValueError(f"duration_ms must be a positive integer, got {duration_ms!r}")
+    positive_int(duration_ms, "duration_ms")
     headers = [f"z{d}" + ("" if a else " (off)") for d, a in zip(traversal.dims, traversal.active)]
     sweep = np.linspace(*_check_limits(limits), traversal.images.shape[1])
     order = [*range(len(sweep)), *range(len(sweep) - 2, 0, -1)]
@@ -550,8 +536,7 @@ class TraversalCallback(keras.callbacks.Callback):
         num_reconstructions: int = 8,
     ) -> None:
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
+        positive_int(every, "every")
         self.log_dir = os.fspath(log_dir)
         self.images = check_images(images)
         if len(self.images) == 0:
@@ -560,7 +545,7 @@ class TraversalCallback(keras.callbacks.Callback):
         self.limits = _check_limits(limits)
         self.steps = _check_steps(steps)
         self.dims = dims
-        self.num_reconstructions = _check_count(num_reconstructions)
+        self.num_reconstructions = positive_int(num_reconstructions, "num_reconstructions")
         self._writer = None
 
     def _writer_for(self):

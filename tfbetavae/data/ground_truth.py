@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tfbetavae.checks import non_negative_int
+
 
 class GroundTruthData(abc.ABC):
     """A data set whose observations are a deterministic-or-noisy function of discrete factors."""
@@ -58,7 +60,7 @@ class GroundTruthData(abc.ABC):
 
     def sample_factors(self, num: int, rng: np.random.Generator) -> np.ndarray:
         """``num`` factor vectors drawn uniformly and independently, int64 [num, num_factors]."""
-        num = _check_count(num)
+        num = non_negative_int(num, "number of samples")
         columns = [rng.integers(0, size, size=num) for size in self.factor_sizes]
         return np.stack(columns, axis=1).astype(np.int64) if columns else np.zeros((num, 0), np.int64)
 
@@ -91,12 +93,6 @@ class GroundTruthData(abc.ABC):
                 f"factor {self.factor_names[col]!r} value {array[row, col]} is out of range [0, {sizes[col] - 1}] (row {row})"
             )
         return array
-
-
-def _check_count(num: int) -> int:
-    if isinstance(num, bool) or int(num) != num or num < 0:
-        raise ValueError(f"number of samples must be a non-negative integer, got {num!r}")
-    return int(num)
 
 
 def check_images(images: np.ndarray, name: str = "images") -> np.ndarray:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from tfbetavae.checks import positive_int
 from tfbetavae.data.ground_truth import GroundTruthData, check_images
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -21,9 +22,7 @@ logger = logging.getLogger("tfbetavae.data")
 
 
 def _check_batch_size(batch_size: int) -> int:
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
+    return positive_int(batch_size, "batch_size")
 
 
 def ground_truth_dataset(data: GroundTruthData, batch_size: int = 64, seed: int = 0, start: int = 0) -> tf.data.Dataset:

@@ -12,8 +12,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from tfbetavae.checks import non_negative_int, positive_int
 from tfbetavae.data.ground_truth import GroundTruthData
-from tfbetavae.metrics.representation import RepresentFn, check_positive_int, encode_in_batches
+from tfbetavae.metrics.representation import RepresentFn, encode_in_batches
 
 # Images rendered and encoded per call: large enough to amortise Python and TF overhead, small enough
 # (2048 × 64 × 64 float32 = 32 MB for dSprites) to stay modest in memory.
@@ -31,9 +32,7 @@ def check_data(data: Any) -> GroundTruthData:
 
 def make_rng(seed: Any) -> np.random.Generator:
     """The one generator a metric call draws all its randomness from."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(non_negative_int(seed, "seed"))
 
 
 def resolve_factors(data: GroundTruthData, factors: Sequence[int | str] | None) -> list[int]:
@@ -99,7 +98,7 @@ def sample_encoded(
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``num`` random factor vectors (int64 [num, K]) and the codes of their observations (float32 [num, d])."""
-    num = check_positive_int(num, "number of points")
+    num = positive_int(num, "number of points")
     factors = data.sample_factors(num, rng)
     return factors, encode_factors(data, represent_fn, factors, rng, batch_size, progress)
 

@@ -20,6 +20,7 @@ import tensorflow as tf
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from tfbetavae.checks import positive_int
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.metrics._sampling import (
     Progress,
@@ -30,7 +31,7 @@ from tfbetavae.metrics._sampling import (
     points_per_chunk,
     resolve_factors,
 )
-from tfbetavae.metrics.representation import RepresentFn, as_representation, check_positive_int
+from tfbetavae.metrics.representation import RepresentFn, as_representation
 
 PROTOCOLS = ("standard", "paper")
 
@@ -56,9 +57,9 @@ def beta_vae_batches(
     batches. The stream is the same for the same seed (and identical to what ``beta_vae_score`` trains on).
     """
     data = check_data(data)
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = positive_int(batch_size, "batch_size")
     if num_points is not None:
-        num_points = check_positive_int(num_points, "num_points")
+        num_points = positive_int(num_points, "num_points")
     choices = resolve_factors(data, factors)
     represent_fn = as_representation(represent)
     probe = data.sample_observations_from_factors(np.zeros((1, data.num_factors), np.int64), make_rng(seed))
@@ -105,9 +106,9 @@ def beta_vae_score(
     ``factors`` overrides the label set of either protocol. Returns ``{"train_accuracy", "eval_accuracy"}``.
     """
     data = check_data(data)
-    num_train = check_positive_int(num_train, "num_train")
-    num_eval = check_positive_int(num_eval, "num_eval")
-    batch_size = check_positive_int(batch_size, "batch_size")
+    num_train = positive_int(num_train, "num_train")
+    num_eval = positive_int(num_eval, "num_eval")
+    batch_size = positive_int(batch_size, "batch_size")
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {list(PROTOCOLS)}")
     choices = _label_factors(data, protocol, factors)

@@ -11,10 +11,10 @@ from typing import Any
 
 import keras
 
+from tfbetavae.checks import positive_int
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.metrics._sampling import check_data, make_rng
 from tfbetavae.metrics.evaluation import check_metric_names, evaluate, route_kwargs, scoring_record
-from tfbetavae.metrics.representation import check_positive_int
 
 
 class DisentanglementCallback(keras.callbacks.Callback):
@@ -43,7 +43,7 @@ class DisentanglementCallback(keras.callbacks.Callback):
         super().__init__()
         self.data = check_data(data)
         self.metrics = check_metric_names(metrics)
-        self.every = check_positive_int(every, "every")
+        self.every = positive_int(every, "every")
         make_rng(seed)  # validates the seed now rather than at the end of the first epoch
         self.seed = int(seed)
         self.metric_kwargs = {"progress": False, **metric_kwargs}

@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 
+from tfbetavae.checks import positive_int
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.metrics._sampling import Progress, check_data, make_rng, sample_encoded
-from tfbetavae.metrics.representation import as_representation, check_positive_int
+from tfbetavae.metrics.representation import as_representation
 
 ESTIMATORS = {"random_forest": 50, "gradient_boosting": 10}  # name → default number of trees / stages
 
@@ -54,9 +55,9 @@ def dci(
     library's (see the module docstring).
     """
     data = check_data(data)
-    num_train = check_positive_int(num_train, "num_train")
-    num_test = check_positive_int(num_test, "num_test")
-    batch_size = check_positive_int(batch_size, "batch_size")
+    num_train = positive_int(num_train, "num_train")
+    num_test = positive_int(num_test, "num_test")
+    batch_size = positive_int(batch_size, "batch_size")
     estimator, n_estimators = _protocol_estimator(protocol, estimator, n_estimators)
     represent_fn = as_representation(represent)
     rng = make_rng(seed)
@@ -83,7 +84,7 @@ def _protocol_estimator(protocol: str, estimator: str | None, n_estimators: int 
     estimator = "random_forest" if estimator is None else estimator
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
-    return estimator, check_positive_int(ESTIMATORS[estimator] if n_estimators is None else n_estimators, "n_estimators")
+    return estimator, positive_int(ESTIMATORS[estimator] if n_estimators is None else n_estimators, "n_estimators")
 
 
 def dci_from_codes(

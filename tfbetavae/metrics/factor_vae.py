@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from tfbetavae.checks import positive_int
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.metrics._sampling import (
     CHUNK_IMAGES,
@@ -40,7 +41,7 @@ from tfbetavae.metrics._sampling import (
     resolve_factors,
     sample_encoded,
 )
-from tfbetavae.metrics.representation import RepresentFn, as_representation, check_positive_int
+from tfbetavae.metrics.representation import RepresentFn, as_representation
 
 
 def factor_vae_score(
@@ -61,10 +62,10 @@ def factor_vae_score(
     "num_active_dims"}``; with no active dimension the accuracies are 0 (and a warning is issued).
     """
     data = check_data(data)
-    num_train = check_positive_int(num_train, "num_train")
-    num_eval = check_positive_int(num_eval, "num_eval")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    num_variance_estimate = check_positive_int(num_variance_estimate, "num_variance_estimate")
+    num_train = positive_int(num_train, "num_train")
+    num_eval = positive_int(num_eval, "num_eval")
+    batch_size = positive_int(batch_size, "batch_size")
+    num_variance_estimate = positive_int(num_variance_estimate, "num_variance_estimate")
     if num_variance_estimate < 2 or batch_size < 2:
         raise ValueError("num_variance_estimate and batch_size must be at least 2 to estimate a variance")
     if not prune_threshold >= 0:

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from tfbetavae.checks import positive_int
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.metrics._sampling import Progress, check_data, make_rng, sample_encoded
-from tfbetavae.metrics.representation import as_representation, check_positive_int
+from tfbetavae.metrics.representation import as_representation
 
 
 def mig(
@@ -33,9 +34,9 @@ def mig(
 ) -> dict[str, float]:
     """Mutual Information Gap ``{"mig"}``; ``batch_size`` is the number of images per encoder call."""
     data = check_data(data)
-    num_train = check_positive_int(num_train, "num_train")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    num_bins = check_positive_int(num_bins, "num_bins")
+    num_train = positive_int(num_train, "num_train")
+    batch_size = positive_int(batch_size, "batch_size")
+    num_bins = positive_int(num_bins, "num_bins")
     represent_fn = as_representation(represent)
     rng = make_rng(seed)
     bar = Progress(num_train, progress, f"MIG: {num_train} points")

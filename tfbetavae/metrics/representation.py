@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfbetavae.checks import positive_int
 from tfbetavae.loading import load
 
 RepresentFn = Callable[[np.ndarray], np.ndarray]
@@ -76,7 +77,7 @@ def as_representation(represent: Any) -> RepresentFn:
 
 def encode_in_batches(represent_fn: Any, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Codes [n, d] of ``images`` computed ``batch_size`` images at a time, to bound memory on large sets."""
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = positive_int(batch_size, "batch_size")
     represent_fn = as_representation(represent_fn)
     images = np.asarray(images)
     if images.ndim not in (2, 4):  # images [n, H, W, C] or vectors [n, D]
@@ -90,13 +91,6 @@ def encode_in_batches(represent_fn: Any, images: np.ndarray, batch_size: int = 2
             f"the representation returned codes of different widths {sorted(widths)} for different batches"
         )
     return np.concatenate(parts, axis=0)
-
-
-def check_positive_int(value: Any, name: str) -> int:
-    """``value`` as an int ≥ 1, or a ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def _signature_keyword(function: Any) -> str | None:

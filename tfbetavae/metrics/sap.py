@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from tfbetavae.checks import positive_int
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.metrics._sampling import Progress, check_data, make_rng, resolve_factors, sample_encoded
-from tfbetavae.metrics.representation import as_representation, check_positive_int
+from tfbetavae.metrics.representation import as_representation
 
 
 def sap(
@@ -49,9 +50,9 @@ def sap(
 ) -> dict[str, float]:
     """SAP score ``{"sap"}``; ``batch_size`` is the number of images per encoder call; ``protocol`` as above."""
     data = check_data(data)
-    num_train = check_positive_int(num_train, "num_train")
-    num_test = check_positive_int(num_test, "num_test")
-    batch_size = check_positive_int(batch_size, "batch_size")
+    num_train = positive_int(num_train, "num_train")
+    num_test = positive_int(num_test, "num_test")
+    batch_size = positive_int(batch_size, "batch_size")
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {list(PROTOCOLS)}")
     if isinstance(continuous_factors, bool):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import keras
 import tensorflow_probability as tfp
 
-from tfbetavae.model import BetaVAE, _check_non_negative
+from tfbetavae.checks import non_negative_float
+from tfbetavae.model import BetaVAE
 from tfbetavae.objectives.total_correlation import check_dataset_size, dataset_size_of, minibatch_weighted_decomposition
 
 tfd = tfp.distributions
@@ -54,7 +55,7 @@ class BetaTCVAE(BetaVAE):
         if capacity is not None:
             raise ValueError("BetaTCVAE does not support the capacity schedule; use BetaVAE(capacity=...) for that")
         dataset_size = check_dataset_size(dataset_size)
-        alpha = _check_non_negative("alpha", alpha)
+        alpha = non_negative_float(alpha, "alpha")
         self.dataset_size = dataset_size
         self.alpha = alpha
         # Created before BetaVAE.__init__, which builds the model: a built Keras model accepts no new state.

@@ -25,7 +25,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import layers
 
-from tfbetavae.model import BetaVAE, _check_non_negative
+from tfbetavae.checks import non_negative_float, positive_int
+from tfbetavae.model import BetaVAE
 from tfbetavae.objectives.total_correlation import permute_dims
 
 tfd = tfp.distributions
@@ -49,12 +50,6 @@ def _unwrapped(optimizer) -> keras.optimizers.Optimizer:
     return optimizer.inner_optimizer if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else optimizer
 
 
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
-
-
 @keras.saving.register_keras_serializable(package="tfbetavae")
 class Discriminator(keras.Model):
     """Codes [B, latent_dim] → two logits [B, 2]: class 0 "drawn from q(z)", class 1 "dimensions permuted".
@@ -65,10 +60,10 @@ class Discriminator(keras.Model):
 
     def __init__(self, latent_dim: int = 10, units: int = 1000, depth: int = 6, negative_slope: float = 0.2, **kwargs):
         super().__init__(**kwargs)
-        self.latent_dim = _check_positive_int("latent_dim", latent_dim)
-        self.units = _check_positive_int("discriminator_units", units)
-        self.depth = _check_positive_int("discriminator_depth", depth)
-        self.negative_slope = _check_non_negative("negative_slope", negative_slope)
+        self.latent_dim = positive_int(latent_dim, "latent_dim")
+        self.units = positive_int(units, "discriminator_units")
+        self.depth = positive_int(depth, "discriminator_depth")
+        self.negative_slope = non_negative_float(negative_slope, "negative_slope")
         policy = self.dtype_policy
         self.hidden = [layers.Dense(self.units, name=f"dense_{i}", dtype=policy) for i in range(self.depth)]
         self.activation = layers.LeakyReLU(negative_slope=self.negative_slope, dtype=policy)
@@ -149,9 +144,9 @@ class FactorVAE(BetaVAE):
         if capacity is not None:
             raise ValueError("FactorVAE does not support the capacity schedule; use BetaVAE(capacity=...) for that")
         self._discriminator_spec = {
-            "units": _check_positive_int("discriminator_units", discriminator_units),
-            "depth": _check_positive_int("discriminator_depth", discriminator_depth),
-            "negative_slope": _check_non_negative("discriminator_negative_slope", discriminator_negative_slope),
+            "units": positive_int(discriminator_units, "discriminator_units"),
+            "depth": positive_int(discriminator_depth, "discriminator_depth"),
+            "negative_slope": non_negative_float(discriminator_negative_slope, "discriminator_negative_slope"),
         }
         if discriminator_optimizer is None:
             discriminator_optimizer = default_discriminator_optimizer()

@@ -23,10 +23,11 @@ average 1/M, i.e. the estimate of a continuous aggregate posterior by the miniba
 from __future__ import annotations
 
 import math
-import numbers
 
 import tensorflow as tf
 import tensorflow_probability as tfp
+
+from tfbetavae.checks import int_at_least
 
 tfd = tfp.distributions
 
@@ -43,9 +44,7 @@ __all__ = [
 
 def check_dataset_size(dataset_size) -> int:
     """``dataset_size`` as a positive int, or a ValueError naming the problem."""
-    if isinstance(dataset_size, bool) or not isinstance(dataset_size, numbers.Integral) or dataset_size < 1:
-        raise ValueError(f"dataset_size must be a positive integer (the number of training examples N), got {dataset_size!r}")
-    return int(dataset_size)
+    return int_at_least(dataset_size, "dataset_size", 1, "a positive integer (the number of training examples N)")
 
 
 def dataset_size_of(data) -> int:

@@ -1,35 +1,16 @@
-"""Argument checks shared by the hypermodel, the search and other runners: each fails with a one-line error
-naming the argument."""
+"""Search-space checks shared by the hypermodel, the search and other runners. The single-value checks are
+``tfbetavae.checks`` (re-exported here for the modules that import them from this one)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from tfbetavae.checks import non_negative_int, positive_float, positive_int
 
-def positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def non_negative_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)
-
-
-def positive_float(value: Any, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number > 0, got {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return number
+__all__ = ["choices", "non_negative_int", "positive_float", "positive_int"]
 
 
 def choices(values: Any, name: str, convert: Callable[[Any, str], Any]) -> list:

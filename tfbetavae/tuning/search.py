@@ -24,9 +24,9 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
+from tfbetavae.checks import int_at_least, positive_int
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.training import atomic_write_json
-from tfbetavae.tuning._checks import positive_int
 from tfbetavae.tuning.hypermodel import PRIMARY_KEYS, BetaVAEHyperModel, ScoreFunction
 from tfbetavae.tuning.sizes import describe_sizes, scored_images, sizes_in_effect
 
@@ -330,8 +330,7 @@ def search(
         raise ValueError(f"project_name must be a non-empty folder name, got {project_name!r}")
     if tuner == "hyperband":
         max_epochs = positive_int(max_epochs, "max_epochs")
-        if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
-            raise ValueError(f"factor must be an integer >= 2, got {factor!r}")
+        factor = int_at_least(factor, "factor", 2)
     if hypermodel is None:
         if data is None:
             from tfbetavae.data import dsprites
