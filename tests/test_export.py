@@ -327,7 +327,7 @@ def test_version_folder_contents_keras_file_and_card(model, exported, images):
     assert card["version"] == 1 and card["format"] == "tfbetavae-export"
     assert card["model"]["latent_dim"] == LATENT and card["model"]["input_shape"] == list(SHAPE)
     assert card["model"]["beta"] == 6.0 and card["model"]["likelihood"] == "bernoulli"
-    assert card["model"]["capacity"] is None and card["model"]["objective"] == "beta"
+    assert card["model"]["capacity"] is None and card["model"]["objective"] == "beta-vae"
     assert {"capacity_steps", "gamma"} <= set(card["model"])
     assert card["training"]["data"] == "dsprites" and card["training"]["steps"] == 123
     assert card["training"]["batch_size"] == 64

@@ -317,6 +317,8 @@ def _portable(value):
 
 
 def _model_card(model, version: int, signatures: dict, scores, training_info, scoring=None) -> dict:
+    from tfbetavae.objectives import objective_name  # noqa: PLC0415 - exporting needs the model code; loading does not
+
     training = _portable(dict(training_info or {}))
     card = {
         "format": "tfbetavae-export",
@@ -329,7 +331,7 @@ def _model_card(model, version: int, signatures: dict, scores, training_info, sc
             "latent_dim": model.latent_dim,
             "input_shape": list(model.image_shape),
             "likelihood": model.likelihood_name,
-            "objective": _objective_name(model),
+            "objective": objective_name(model),  # as tfbetavae.objectives.OBJECTIVES names it
             "beta": model.beta,
             "capacity": model.capacity,
             "capacity_steps": model.capacity_steps,
@@ -348,13 +350,6 @@ def _model_card(model, version: int, signatures: dict, scores, training_info, sc
         "versions": _versions(),
     }
     return _json_ready(card)
-
-
-def _objective_name(model) -> str:
-    """'beta' or 'capacity' for a BetaVAE, the class name (BetaTCVAE, FactorVAE) for other objectives."""
-    if type(model).__name__ != "BetaVAE":
-        return type(model).__name__
-    return "beta" if model.capacity is None else "capacity"
 
 
 def _write_model_card(folder: Path, card: dict) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+# tfbetavae.objectives.OBJECTIVES without "capacity" (here: beta-vae with --capacity), written out so --help imports
+# no TensorFlow.
 OBJECTIVES = ("beta-vae", "beta-tcvae", "factor-vae")
 
 
@@ -123,25 +125,26 @@ def run(args) -> int:
 
 
 def build_model(args, source, shape):
-    """The model the arguments ask for: BetaVAE, BetaTCVAE or FactorVAE on the same network."""
+    """The model the arguments ask for (``tfbetavae.objectives.build_model``): BetaVAE (β or, with --capacity, the
+    capacity objective), BetaTCVAE or FactorVAE on the same network."""
     from tfbetavae.data.sources import has_factors
-    from tfbetavae.model import BetaVAE
+    from tfbetavae.objectives import build_model as build
 
     common = {
         "latent_dim": args.latent_dim, "input_shape": shape, "likelihood": args.likelihood,
         "kernel_sizes": parse_ints(args.kernel_sizes, "--kernel-sizes"), "seed": args.seed,
     }
     if args.objective == "beta-vae":
-        return BetaVAE(beta=args.beta, capacity=args.capacity, capacity_steps=args.capacity_steps, gamma=args.gamma,
-                       **common)
-    from tfbetavae.objectives import BetaTCVAE, FactorVAE
-
-    if args.objective == "factor-vae":
-        return FactorVAE(gamma=35.0 if args.tc_weight is None else args.tc_weight, **common)
-    size = args.dataset_size if args.dataset_size is not None else len(source) if has_factors(source) else None
-    if size is None:
-        raise ValueError("--objective beta-tcvae on data without known factors needs --dataset-size N")
-    return BetaTCVAE(dataset_size=size, beta=6.0 if args.tc_weight is None else args.tc_weight, **common)
+        objective = "beta-vae" if args.capacity is None else "capacity"
+        return build(objective, beta=args.beta, capacity=args.capacity, capacity_steps=args.capacity_steps,
+                     gamma=args.gamma, **common)
+    size = None
+    if args.objective == "beta-tcvae":
+        size = args.dataset_size if args.dataset_size is not None else len(source) if has_factors(source) else None
+        if size is None:
+            raise ValueError("--objective beta-tcvae on data without known factors needs --dataset-size N")
+    # tc_weight None: the objective's own default (β 6 for beta-tcvae, γ 35 for factor-vae).
+    return build(args.objective, tc_weight=args.tc_weight, dataset_size=size, **common)
 
 
 def print_summary(run_dir) -> None:

@@ -5,6 +5,9 @@ Both are ``BetaVAE`` subclasses (same encoder, decoder, ``encode``/``decode``, `
 
 * ``BetaTCVAE``: rec + α·MI + β·TC + γ·dimension-wise KL, each estimated by minibatch-weighted sampling;
 * ``FactorVAE``: rec + KL + γ·TC, TC estimated by a discriminator trained alongside (two optimisers, one step).
+
+``build_model(objective, ...)`` builds any of them (and ``BetaVAE``'s β and capacity modes) from an objective's name
+in ``OBJECTIVES``; ``objective_name(model)`` names a model's objective.
 """
 
 from tfbetavae.objectives.beta_tcvae import BetaTCVAE
@@ -15,6 +18,7 @@ from tfbetavae.objectives.factor_vae import (
     density_ratio_tc,
     discriminator_terms,
 )
+from tfbetavae.objectives.factory import OBJECTIVES, TC_WEIGHT, build_model, objective_name
 from tfbetavae.objectives.total_correlation import (
     check_dataset_size,
     dataset_size_of,
@@ -26,10 +30,13 @@ from tfbetavae.objectives.total_correlation import (
 )
 
 __all__ = [
+    "OBJECTIVES",
+    "TC_WEIGHT",
     "BetaTCVAE",
     "Discriminator",
     "FactorVAE",
     "check_dataset_size",
+    "build_model",
     "dataset_size_of",
     "default_discriminator_optimizer",
     "density_ratio_tc",
@@ -37,6 +44,7 @@ __all__ = [
     "gaussian_log_density",
     "minibatch_weighted_decomposition",
     "minibatch_weighted_tc",
+    "objective_name",
     "pairwise_log_density",
     "permute_dims",
 ]

@@ -25,6 +25,7 @@ import keras_tuner as kt
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.data.pipeline import training_dataset
 from tfbetavae.model import LIKELIHOODS, BetaVAE
+from tfbetavae.objectives import build_model
 from tfbetavae.training import DEFAULT_LEARNING_RATE, StopOnNonFiniteLoss, compile_model
 from tfbetavae.tuning._checks import choices, non_negative_int, positive_float, positive_int
 
@@ -326,7 +327,8 @@ class BetaVAEHyperModel(kt.HyperModel):
         if networks is not None and (not isinstance(networks, (tuple, list)) or len(networks) != 2):
             raise ValueError(f"build_networks must return (encoder, decoder), got {type(networks).__name__}")
         encoder, decoder = (None, None) if networks is None else networks
-        model = BetaVAE(
+        model = build_model(
+            "beta-vae" if capacity is None else "capacity",
             latent_dim=int(latent_dim),
             input_shape=self.input_shape,
             beta=float(beta),
