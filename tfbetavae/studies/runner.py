@@ -471,28 +471,20 @@ def build_model(setting: Setting, image_shape, seed: int, dataset_size: int | No
     """
     import keras
 
-    from tfbetavae.model import BetaVAE
+    from tfbetavae.objectives import build_model as build
     from tfbetavae.training import compile_model
 
     keras.utils.set_random_seed(seed)
-    common = {"latent_dim": setting.latent_dim, "input_shape": tuple(image_shape), "seed": seed}
-    if networks is not None:
-        common["encoder"], common["decoder"] = networks(tuple(image_shape), setting.latent_dim)
-    if setting.objective == "beta-vae":
-        model = BetaVAE(beta=setting.beta, **common)
-    elif setting.objective == "capacity":
-        model = BetaVAE(
-            beta=1.0, capacity=setting.capacity, gamma=setting.gamma,
-            **({"capacity_steps": setting.capacity_steps} if setting.capacity_steps else {}), **common,
-        )
-    elif setting.objective == "beta-tcvae":
-        from tfbetavae.objectives import BetaTCVAE
-
-        model = BetaTCVAE(dataset_size=dataset_size, beta=setting.beta, **common)
-    else:
-        from tfbetavae.objectives import FactorVAE
-
-        model = FactorVAE(gamma=setting.gamma, **common)
+    common = {"latent_dim": setting.latent_dim, "input_shape": tuple(image_shape), "seed": seed, "networks": networks}
+    # A setting's beta is the TC weight of beta-tcvae and its gamma that of factor-vae; capacity runs record β 1.
+    settings = {
+        "beta-vae": {"beta": setting.beta},
+        "capacity": {"beta": 1.0, "capacity": setting.capacity, "gamma": setting.gamma,
+                     "capacity_steps": setting.capacity_steps or None},
+        "beta-tcvae": {"tc_weight": setting.beta, "dataset_size": dataset_size},
+        "factor-vae": {"tc_weight": setting.gamma},
+    }
+    model = build(setting.objective, **settings.get(setting.objective, {}), **common)  # the factory names an unknown one
     return compile_model(model, setting.learning_rate)
 
 
