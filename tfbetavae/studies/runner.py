@@ -863,7 +863,9 @@ def run_local_workers(study_dir: Path, workers: int, threads: int | None, say=pr
             log.close()
     bad = [i for i, code in enumerate(codes) if code != 0]
     if bad:
-        raise RuntimeError(f"local worker(s) {bad} failed; see {log_dir}/worker<N>.log")
+        # A negative code is a signal (-9: killed here after 60 s without exiting, or by the system).
+        exits = ", ".join(f"worker{i} exit code {codes[i]}" for i in bad)
+        raise RuntimeError(f"local worker(s) {bad} failed ({exits}); see {log_dir}/worker<N>.log")
 
 
 def set_threads(threads: int | None) -> None:
