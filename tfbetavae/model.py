@@ -414,13 +414,11 @@ class BetaVAE(keras.Model):
     @staticmethod
     def _images_from(data):
         """Accepts batches of images, (images, anything) tuples, or dicts with an 'image(s)' key."""
-        if isinstance(data, dict):
-            for key in ("images", "image"):
-                if key in data:
-                    data = data[key]
-                    break
-            else:
+        if isinstance(data, dict):  # no for/else here: AutoGraph cannot convert it and warns at every trace
+            key = next((key for key in ("images", "image") if key in data), None)
+            if key is None:
                 raise ValueError(f"a dict batch needs an 'image' or 'images' key, got keys {sorted(data)}")
+            data = data[key]
         while isinstance(data, (tuple, list)):
             data = data[0]
         return tf.cast(data, tf.float32)
