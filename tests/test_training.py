@@ -263,3 +263,43 @@ def test_beta_tcvae_on_images_needs_a_dataset_size(tmp_path, capsys):
     assert main(["train", "--objective", "beta-tcvae", "--data", str(tmp_path), "--image-size", "16,16",
                  "--steps", "1", "--out", str(tmp_path / "run")]) == 2
     assert "--dataset-size" in capsys.readouterr().err
+
+
+def test_one_reader_of_run_configs_tolerant_for_resume_strict_for_opening(tmp_path):
+    """train() resuming reads a damaged config.json as no run; tfbetavae.load (strict) refuses it by name."""
+    from tfbetavae.training import read_run_config
+
+    assert read_run_config(tmp_path) is None and read_run_config(tmp_path, strict=True) is None
+    config = tmp_path / "config.json"
+    for text, problem in (("{not json", "corrupt run config"), ("[1]", "a JSON list, not an object")):
+        config.write_text(text)
+        assert read_run_config(tmp_path) is None
+        with pytest.raises(ValueError, match=problem):
+            read_run_config(tmp_path, strict=True)
+    config.write_text('{"run_format": 2}')
+    assert read_run_config(tmp_path) == {"run_format": 2}
+    with pytest.raises(ValueError, match=r"another tfbetavae run format \(2, this is 1\)"):
+        read_run_config(tmp_path, strict=True)
+    config.write_text('{"tfbetavae_version": "0.1", "steps": 3}')  # written before run_format: the same format
+    assert read_run_config(tmp_path, strict=True)["steps"] == 3
+
+
+def test_training_imports_nothing_downstream():
+    """training.py sits above loading.py: the only reference to it is the deprecated load_model name."""
+    import ast
+    import inspect
+
+    import tfbetavae.training
+
+    tree = ast.parse(inspect.getsource(tfbetavae.training))
+    downstream = ("tfbetavae.loading", "tfbetavae.metrics", "tfbetavae.export", "tfbetavae.viz", "tfbetavae.tuning",
+                  "tfbetavae.studies", "tfbetavae.cli")
+    found = []
+    for function in [tree, *(node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef))]:
+        if function is not tree and function.name == "__getattr__":
+            continue
+        body = function.body if function is not tree else [n for n in tree.body if not isinstance(n, ast.FunctionDef)]
+        for node in (n for statement in body for n in ast.walk(statement)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(downstream):
+                found.append((getattr(function, "name", "<module>"), node.module))
+    assert not found

@@ -27,8 +27,6 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import tensorflow as tf
 
-from tfbetavae.checks import positive_int
-
 __all__ = [
     "MODEL_CARD_FILE",
     "SIGNATURES",
@@ -49,7 +47,7 @@ SIGNATURES = ("encode", "decode", "reconstruct", "sample")
 MODEL_CARD_FILE = "model_card.json"
 RUN_MODEL = Path("model.keras")
 RUN_CHECKPOINT = Path("checkpoints") / "last.keras"
-RUN_CONFIG = "config.json"
+RUN_CONFIG = "config.json"  # tfbetavae.training.RUN_CONFIG, written out: opening a folder imports no training code
 EXPECTED = "a .keras file, a training run folder, or a SavedModel version or base folder"
 _METHODS = ("encode", "decode", "reconstruct", "kl_per_dimension")
 _ATTRIBUTES = ("latent_dim", "image_shape", "card")
@@ -91,6 +89,10 @@ class Location:
 
 
 def check_version(version: Any) -> int:
+    """``version`` as a positive int (an export folder's number), or an error naming it."""
+    # Imported here: at top level this module needs no other tfbetavae module (a SavedModel opens without them).
+    from tfbetavae.checks import positive_int  # noqa: PLC0415
+
     return positive_int(version, "version")
 
 
@@ -156,25 +158,24 @@ def locate(path: str | os.PathLike, version: int | None = None) -> Location:
 
 
 def run_config(folder: Path) -> dict | None:
-    """A run folder's ``config.json`` (None when there is none), refused when corrupt or of another run format."""
-    path = Path(folder) / RUN_CONFIG
-    if not path.is_file():
+    """A run folder's ``config.json`` (None when there is none), refused when corrupt or of another run format:
+    ``tfbetavae.training.read_run_config`` in its strict mode, its error a ``ModelLoadError``."""
+    if not (Path(folder) / RUN_CONFIG).is_file():  # a folder that is no run needs no training code
         return None
-    from tfbetavae.training import RUN_FORMAT, RUN_FORMAT_VERSION  # noqa: PLC0415 - only run folders need it
+    from tfbetavae.training import read_run_config  # noqa: PLC0415 - only run folders need it
 
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-        # Runs written before run_format existed said tfbetavae_version "0.1": the same format 1.
-        written_as = config.get("run_format", RUN_FORMAT if config.get("tfbetavae_version") == RUN_FORMAT_VERSION
-                                else config.get("tfbetavae_version"))
-    except (OSError, ValueError, AttributeError) as error:
-        raise ModelLoadError(f"{path}: corrupt run config ({_one_line(error)})") from None
-    if written_as != RUN_FORMAT:
-        raise ModelLoadError(
-            f"{folder} was written by another tfbetavae run format ({written_as!r}, this is {RUN_FORMAT!r}); "
-            "load its model.keras directly with keras.models.load_model"
-        )
-    return config
+        return read_run_config(folder, strict=True)
+    except ValueError as error:
+        raise ModelLoadError(str(error)) from None
+
+
+def load_model(path: str | os.PathLike) -> VAEModel:
+    """Deprecated alias of ``load``, which opens SavedModel exports too (see docs/models.md)."""
+    import warnings  # noqa: PLC0415
+
+    warnings.warn("tfbetavae.load_model is deprecated; use tfbetavae.load", DeprecationWarning, stacklevel=2)
+    return load(path)
 
 
 # --------------------------------------------------------------------------- opening

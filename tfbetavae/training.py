@@ -28,18 +28,9 @@ from tfbetavae.model import BetaVAE
 DEFAULT_LEARNING_RATE = 1e-4  # measured: docs/defaults.md (was 5e-4, at which capacity mode can fail to learn)
 RUN_FORMAT = 1  # written into config.json as run_format; runs of another format are refused on load
 RUN_FORMAT_VERSION = "0.1"  # what config.json's tfbetavae_version said before run_format (the same format 1)
+RUN_CONFIG = "config.json"  # a run folder's settings: the model's config and the training's
 
 logger = logging.getLogger("tfbetavae.training")
-
-
-def load_model(path: str | os.PathLike):
-    """Deprecated alias of ``tfbetavae.load``, which opens SavedModel exports too (see docs/models.md)."""
-    import warnings
-
-    from tfbetavae.loading import load
-
-    warnings.warn("tfbetavae.load_model is deprecated; use tfbetavae.load", DeprecationWarning, stacklevel=2)
-    return load(path)
 
 
 def atomic_save(model: keras.Model, path: str | os.PathLike) -> Path:
@@ -225,13 +216,35 @@ def restore_checkpoint(model: BetaVAE, path: str | os.PathLike) -> int:
     return int(model.step_counter.numpy())
 
 
-def read_run_config(run_dir: str | os.PathLike) -> dict | None:
-    """A run folder's ``config.json`` as written by ``train`` (None when absent or unreadable)."""
+def read_run_config(run_dir: str | os.PathLike, strict: bool = False) -> dict | None:
+    """A run folder's ``config.json`` as ``train`` wrote it; None when the folder has none.
+
+    One reader for two needs: ``train`` resuming treats an unreadable file as no run (the default), while
+    ``tfbetavae.load`` and the command line, opening a run, refuse a corrupt file or a run of another format with a
+    ValueError naming it (``strict=True``).
+    """
+    path = Path(run_dir) / RUN_CONFIG
     try:
-        config = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return None
-    return config if isinstance(config, dict) else None
+    except (OSError, ValueError) as error:
+        if not strict:
+            return None
+        raise ValueError(f"{path}: corrupt run config ({' '.join(str(error).split())[:200]})") from None
+    if not isinstance(config, dict):
+        if not strict:
+            return None
+        raise ValueError(f"{path}: corrupt run config (a JSON {type(config).__name__}, not an object)")
+    # Runs written before run_format existed said tfbetavae_version "0.1": the same format 1.
+    legacy = RUN_FORMAT if config.get("tfbetavae_version") == RUN_FORMAT_VERSION else config.get("tfbetavae_version")
+    written_as = config.get("run_format", legacy)
+    if strict and written_as != RUN_FORMAT:
+        raise ValueError(
+            f"{run_dir} was written by another tfbetavae run format ({written_as!r}, this is {RUN_FORMAT!r}); "
+            "load its model.keras directly with keras.models.load_model"
+        )
+    return config
 
 
 def _comparable(config):
@@ -368,3 +381,13 @@ def train(
     if run_dir is not None:
         atomic_save(model, Path(run_dir) / "model.keras")
     return history
+
+
+def __getattr__(name: str):
+    """``tfbetavae.training.load_model``, the deprecated alias of ``tfbetavae.load``, now lives in
+    ``tfbetavae.loading`` (training must not import loading); this keeps the old name working until it goes."""
+    if name == "load_model":
+        from tfbetavae.loading import load_model  # noqa: PLC0415 - a deprecated name only
+
+        return load_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
