@@ -96,6 +96,10 @@ def test_the_package_uses_one_policy():
         for bad in (True, "4"):
             with pytest.raises(ArgumentTypeError, match=name):
                 call(bad)
+    for shape in ((8.0,), (True, 8, 1), ("8",)):  # shapes: the same policy for each entry
+        with pytest.raises(ValueError, match="input_shape must be"):
+            BetaVAE(input_shape=shape)
+    assert BetaVAE(input_shape=(np.int64(8),)).image_shape == (8,)
 
 
 def test_checks_import_nothing_from_the_package():

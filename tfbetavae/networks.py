@@ -24,23 +24,21 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from tfbetavae.checks import positive_int
+
 _FILTERS = (32, 32, 64, 64)
 
 
 def _positive_ints(shape) -> tuple[int, ...] | None:
+    """A shape's entries as ints under the package's one policy (``tfbetavae.checks``), None when it is no shape."""
     try:
         shape = tuple(shape)
     except TypeError:  # None, a number: not a shape at all
         return None
-    if shape and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-        return shape
-    try:  # numpy integers, lists from JSON configs
-        converted = tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
+    try:
+        return tuple(positive_int(d, "input_shape entry") for d in shape) or None
+    except ValueError:  # ArgumentTypeError included: bools, floats, strings
         return None
-    if shape and all(c == d and not isinstance(d, bool) and c > 0 for c, d in zip(converted, shape)):
-        return converted
-    return None
 
 
 def validate_input_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
