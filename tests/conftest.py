@@ -13,8 +13,14 @@ from tfbetavae.data import ProceduralDSprites  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _seeded():
+    """Each test starts seeded, and without the op determinism a test (or an in-process ``train --deterministic``)
+    switched on: TF keeps it for the whole process, and it slows every later training by about a fifth."""
+    from tensorflow.python.framework import config  # the only place TF offers to switch it off again
+
     keras.utils.set_random_seed(0)
     yield
+    if config.is_op_determinism_enabled():
+        config.disable_op_determinism()
 
 
 @pytest.fixture(scope="session")

@@ -81,10 +81,16 @@ def test_what_the_card_says_the_interpreter_still_refuses(runners):
     with pytest.raises(RuntimeError):
         runner["encode"](images=np.zeros((2, 28, 28, 3), np.float32))
     assert runner["encode"](images=good)["mean"].shape == (2, LATENT)  # the interpreter stays usable
-    # Dropped, as the card says: NaN goes through; an empty batch fails.
+    # Dropped, as the card says: NaN goes through; an empty batch is not refused by name. The interpreter
+    # either fails or answers empty (both seen on the same file in different runs), and stays usable.
     assert np.isnan(runner["decode"](z=np.full((1, LATENT), np.nan, np.float32))["probabilities"]).all()
-    with pytest.raises(RuntimeError):
-        runner["encode"](images=good[:0])
+    try:
+        empty = runner["encode"](images=good[:0])
+    except RuntimeError:
+        pass
+    else:
+        assert empty["mean"].shape == (0, LATENT)
+    assert runner["encode"](images=good)["mean"].shape == (2, LATENT)
 
 
 def test_write_tflite_alone_and_the_cli_flag(tmp_path, capsys):

@@ -59,22 +59,22 @@ def _trained_weights(run_dir, sprites, steps_per_call, **kwargs):
 
     for steps in steps_per_call:
         make_deterministic(0)
-        model = BetaVAE(latent_dim=3, capacity=8.0, capacity_steps=40, input_shape=(64, 64, 1), seed=0)
+        model = BetaVAE(latent_dim=3, capacity=8.0, capacity_steps=16, input_shape=(64, 64, 1), seed=0)
         train(model, sprites, steps=steps, batch_size=8, run_dir=run_dir, verbose=0, **kwargs)
     return model
 
 
 def test_extended_run_equals_uninterrupted(tmp_path, sprites):
-    """20 steps, then extended to 50 (not a multiple of the 20-step epochs), equals 50 in one go."""
-    one_go = _trained_weights(tmp_path / "one_go", sprites, [50], steps_per_epoch=20)
-    extended = _trained_weights(tmp_path / "extended", sprites, [20, 50])
-    assert int(extended.step_counter.numpy()) == int(extended.optimizer.iterations.numpy()) == 50
+    """8 steps, then extended to 20 (not a multiple of the 8-step epochs), equals 20 in one go."""
+    one_go = _trained_weights(tmp_path / "one_go", sprites, [20], steps_per_epoch=8)
+    extended = _trained_weights(tmp_path / "extended", sprites, [8, 20])
+    assert int(extended.step_counter.numpy()) == int(extended.optimizer.iterations.numpy()) == 20
     assert float(extended.capacity_target()) == pytest.approx(float(one_go.capacity_target()))
     for a, b in zip(one_go.weights, extended.weights, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
     rows = (tmp_path / "extended" / "history.csv").read_text().strip().splitlines()
-    assert len(rows) == 1 + 3  # one epoch of 20, then epochs 2 and 3 (the last stopped at step 50)
-    assert json.loads((tmp_path / "extended" / "config.json").read_text())["steps"] == 50
+    assert len(rows) == 1 + 3  # one epoch of 8, then epochs 2 and 3 (the last stopped at step 20)
+    assert json.loads((tmp_path / "extended" / "config.json").read_text())["steps"] == 20
 
 
 def test_atomic_save_leaves_old_file_on_failure(tmp_path, monkeypatch):
