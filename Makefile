@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# Test processes: two use both cores of the CI machine (one leaves the second idle while Python traces graphs).
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test lint bench clean
 
@@ -18,7 +20,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 test: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 	$(VENV)/bin/ruff check .
 
 lint: $(STAMP)

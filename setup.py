@@ -29,7 +29,7 @@ setup(
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
-        "dev": ["pytest", "ruff", "hypothesis", "ai-edge-litert"],
+        "dev": ["pytest", "pytest-xdist", "ruff", "hypothesis", "ai-edge-litert"],
         "bench": ["torch==2.13.0"],
     },
     entry_points={"console_scripts": ["tfbetavae=tfbetavae.cli:main"]},
