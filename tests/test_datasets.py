@@ -412,7 +412,8 @@ def test_cli_trains_and_scores_on_a_named_data_set_under_the_literature_protocol
     assert "disentanglement_lib protocol" in capsys.readouterr().out
     scores = json.loads(out.read_text())
     assert set(scores) == {"sap", "dci_disentanglement", "dci_completeness", "dci_informativeness_train",
-                           "dci_informativeness_test"}
+                           "dci_informativeness_test", "protocol", "metric_sizes", "seed"}
+    assert scores["protocol"] == "disentanglement_lib"  # the scores say how they were made
     assert main(["evaluate", "--model", str(run), "--data", "shapes3d"]) == 2
     assert "give --data shapes3d:PATH" in capsys.readouterr().err
 
