@@ -92,10 +92,18 @@ def test_objective_name_of_other_things():
 
 
 def test_the_command_line_offers_the_factorys_objectives():
-    """train's --objective is written out (its --help imports no TensorFlow): the factory's, capacity as --capacity."""
-    from tfbetavae.cli import train_command
+    """The names live in a module that imports nothing (--help loads no TensorFlow); train takes capacity as a flag."""
+    from tfbetavae import objective_names
+    from tfbetavae.cli import study_command, train_command
+    from tfbetavae.studies import runner
 
-    assert train_command.OBJECTIVES == tuple(o for o in OBJECTIVES if o != "capacity")
+    assert objective_names.OBJECTIVES is OBJECTIVES is runner.OBJECTIVES is study_command.OBJECTIVES
+    assert objective_names.TRAIN_OBJECTIVES == ("beta-vae", "beta-tcvae", "factor-vae")
+    subparsers = argparse.ArgumentParser().add_subparsers()
+    train_command.add_parser(subparsers)
+    train = subparsers.choices["train"]
+    offered = next(action.choices for action in train._actions if action.dest == "objective")
+    assert tuple(offered) == objective_names.TRAIN_OBJECTIVES
     args = argparse.Namespace(
         latent_dim=2, likelihood="bernoulli", kernel_sizes="4,4,4,4", seed=0, objective="beta-vae", beta=4.0,
         capacity=12.0, capacity_steps=100, gamma=1000.0, tc_weight=None, dataset_size=None,

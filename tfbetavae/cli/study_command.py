@@ -12,8 +12,8 @@ import argparse
 import json
 
 from tfbetavae.cli.train_command import parse_floats, parse_ints
+from tfbetavae.objective_names import OBJECTIVES
 
-OBJECTIVES = ("beta-vae", "capacity", "beta-tcvae", "factor-vae")
 SCORE_NAMES = ("beta_vae", "beta_vae_paper", "factor_vae", "mig", "dci", "sap")
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-# tfbetavae.objectives.OBJECTIVES without "capacity" (here: beta-vae with --capacity), written out so --help imports
-# no TensorFlow.
-OBJECTIVES = ("beta-vae", "beta-tcvae", "factor-vae")
+from tfbetavae.objective_names import TRAIN_OBJECTIVES  # capacity is beta-vae with --capacity
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +38,7 @@ def add_parser(subparsers) -> None:
     add_model_arguments(parser)
     parser.add_argument("--beta", type=float, default=4.0)
     parser.add_argument(
-        "--objective", choices=OBJECTIVES, default="beta-vae",
+        "--objective", choices=TRAIN_OBJECTIVES, default="beta-vae",
         help="beta-vae (β·KL or capacity), beta-tcvae (Chen et al.) or factor-vae (Kim & Mnih)",
     )
     parser.add_argument(

@@ -26,12 +26,12 @@ from typing import Any
 import keras
 
 from tfbetavae.model import BetaVAE
+from tfbetavae.objective_names import OBJECTIVES
 from tfbetavae.objectives.beta_tcvae import BetaTCVAE
 from tfbetavae.objectives.factor_vae import FactorVAE
 
 __all__ = ["OBJECTIVES", "TC_WEIGHT", "build_model", "objective_name"]
 
-OBJECTIVES = ("beta-vae", "capacity", "beta-tcvae", "factor-vae")
 # Which constructor argument is the total-correlation weight, per objective that has one.
 TC_WEIGHT = {"beta-tcvae": "beta", "factor-vae": "gamma"}
 

@@ -39,12 +39,12 @@ from typing import Any
 
 import numpy as np
 
+from tfbetavae.objective_names import OBJECTIVES
 from tfbetavae.training import DEFAULT_LEARNING_RATE, atomic_write_json
 from tfbetavae.tuning._checks import choices, non_negative_int, positive_float, positive_int
 
 logger = logging.getLogger("tfbetavae.studies")
 
-OBJECTIVES = ("beta-vae", "capacity", "beta-tcvae", "factor-vae")
 # Study score name -> (registry metric, fixed arguments). Both β-VAE protocols are scored under their own name.
 SCORES: dict[str, tuple[str, dict[str, Any]]] = {
     "beta_vae": ("beta_vae", {"protocol": "standard"}),
