@@ -3,6 +3,7 @@
     python scripts/ship_reference_models.py --study studies/paper                 # version 1 (the 10,000-step study)
     python scripts/ship_reference_models.py --study studies/paper --only beta-vae --same-runs-as 1 --partial
                                                                   # version 2: the same run, trained to 30,000 steps
+    python scripts/ship_reference_models.py --study studies/paper --dry-run       # which runs the rule chooses
 
 * ``exported_models/vae/``: the β=1 run (a plain VAE) whose MIG is the median of its seeds;
 * ``exported_models/beta-vae/``: the β whose median MIG over seeds is highest (β > 1), and of its seeds the one
@@ -105,6 +106,7 @@ def main() -> int:
     parser.add_argument("--same-runs-as", type=int, default=None, metavar="V",
                         help="ship the setting and seed of shipped version V, at this study's last step")
     parser.add_argument("--partial", action="store_true", help="choose from the runs finished so far (a preview)")
+    parser.add_argument("--dry-run", action="store_true", help="say which runs the rule chooses; export nothing")
     args = parser.parse_args()
 
     import keras
@@ -124,6 +126,11 @@ def main() -> int:
         chosen = {name: pick for name, pick in choose(rows, args.score).items() if name in names}
     else:
         chosen = same_runs_as(out, args.same_runs_as, rows, names)
+    if args.dry_run:
+        for name, (row, why) in chosen.items():
+            print(f"{name}: {row['setting']} seed {row['seed']} at step {row['step']} ({args.score} "
+                  f"{row[args.score]:.3f}): {why}")
+        return 0
     for name, (row, why) in chosen.items():
         siblings = sorted((r for r in rows if r["setting"] == row["setting"]), key=lambda r: r["seed"])
         model = without_optimizer(

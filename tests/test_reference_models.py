@@ -156,3 +156,16 @@ def test_the_demo_shows_the_shipped_model_first(tmp_path, capsys, load_script):
     out = capsys.readouterr().out
     assert "The shipped β-VAE" in out and "MIG" in out
     assert (tmp_path / "shipped_traversal.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_shipping_rule_takes_the_median_seed_of_the_best_median_beta(load_script):
+    ship = load_script("ship_reference_models")
+    mig = {(1, 0): 0.05, (1, 1): 0.07, (1, 2): 0.06, (4, 0): 0.10, (4, 1): 0.09, (4, 2): 0.20,
+           (8, 0): 0.03, (8, 1): 0.30, (8, 2): 0.01}  # β=8 has the luckiest seed, β=4 the best median
+    rows = [{"beta": beta, "seed": seed, "mig": value} for (beta, seed), value in mig.items()]
+    chosen = ship.choose(rows)
+    assert (chosen["vae"][0]["beta"], chosen["vae"][0]["seed"]) == (1, 2)
+    assert (chosen["beta-vae"][0]["beta"], chosen["beta-vae"][0]["seed"]) == (4, 0)
+    assert "β=4: 0.100" in chosen["beta-vae"][1]
+    with pytest.raises(ValueError, match="no β=1"):
+        ship.choose([row for row in rows if row["beta"] != 1])
