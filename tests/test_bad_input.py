@@ -13,6 +13,7 @@ import functools
 import io
 import json
 import math
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -127,6 +128,15 @@ def test_image_check_accepts_valid_batches_and_names_the_problem_otherwise(array
     else:
         with pytest.raises(ValueError, match=r"images (must|contain)"):
             check_images(array)
+
+
+def test_a_value_too_large_for_float32_is_named_without_a_warning():
+    images = np.full((1, 2, 2, 1), 0.5)
+    images[0, 0, 0, 0] = 1e300  # inf once cast to float32; the error names the value the user gave
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"must lie in \[0, 1\], got values in \[0.5, 1e\+300\]"):
+            check_images(images)
 
 
 @settings(max_examples=200, deadline=None)

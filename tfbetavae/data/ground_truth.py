@@ -104,9 +104,10 @@ def check_images(images: np.ndarray, name: str = "images") -> np.ndarray:
         raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
-    array = array.astype(np.float32)
-    if not np.all(np.isfinite(array)):
+    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contain NaN or infinite values")
-    if array.size and (array.min() < 0.0 or array.max() > 1.0):
+    with np.errstate(over="ignore"):  # a value too large for float32 becomes inf, refused below by its real value
+        values = array.astype(np.float32)
+    if values.size and (values.min() < 0.0 or values.max() > 1.0):
         raise ValueError(f"{name} must lie in [0, 1], got values in [{array.min():g}, {array.max():g}]")
-    return array
+    return values
