@@ -97,6 +97,11 @@ def same_runs_as(out: Path, version: int, rows: list[dict], names: list[str]) ->
     return chosen
 
 
+def describe(name: str, row: dict, score: str) -> str:
+    """One line naming the run chosen for ``name``: what a dry run and an export both print."""
+    return f"{name}: {row['setting']} seed {row['seed']} at step {row['step']} ({score} {row[score]:.3f})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", default="studies/paper")
@@ -128,8 +133,7 @@ def main() -> int:
         chosen = same_runs_as(out, args.same_runs_as, rows, names)
     if args.dry_run:
         for name, (row, why) in chosen.items():
-            print(f"{name}: {row['setting']} seed {row['seed']} at step {row['step']} ({args.score} "
-                  f"{row[args.score]:.3f}): {why}")
+            print(f"{describe(name, row, args.score)}: {why}")
         return 0
     for name, (row, why) in chosen.items():
         siblings = sorted((r for r in rows if r["setting"] == row["setting"]), key=lambda r: r["seed"])
@@ -155,8 +159,7 @@ def main() -> int:
         version = next_version(out / name)
         path = export_saved_model(model, out / name, version=version, scores=scores, training_info=info,
                                   scoring=scoring)
-        print(f"{name}: {row['setting']} seed {row['seed']} at step {row['step']} ({args.score} {row[args.score]:.3f})"
-              f" -> {path}")
+        print(f"{describe(name, row, args.score)} -> {path}")
     return 0
 
 
