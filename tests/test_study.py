@@ -170,6 +170,25 @@ def test_a_study_extends_in_its_own_folder(tiny_study, tmp_path, capsys):
     assert sorted({r["step"] for r in again}) == [10, 20, 30, 40, 50] and len(again) == CELLS * 5
 
 
+def test_a_study_grows_by_seeds_in_its_own_folder(tiny_study, tmp_path, capsys):
+    """More seeds (appended) add cells; the finished cells are skipped, not retrained; other seed lists refused."""
+    import shutil
+
+    original, rows = tiny_study
+    folder = tmp_path / "wider"
+    shutil.copytree(original, folder)
+    with pytest.raises(ValueError, match="seeds"):  # dropping or reordering a seed is another grid
+        study(folder, **{**TINY, "seeds": [1, 0, 2]}, verbose=False)
+    wider = study(folder, **{**TINY, "seeds": [0, 1, 2]})
+    out = capsys.readouterr().out
+    assert out.count("already scored at every step") == CELLS
+    assert out.count("training 30 steps") == 2  # the two new cells: seed 2 of each β
+    assert {r["seed"] for r in wider} == {0, 1, 2} and len(wider) == len(rows) + 2 * 3
+    assert sorted(json.dumps(r, sort_keys=True) for r in wider if r["seed"] < 2) == sorted(
+        json.dumps(r, sort_keys=True) for r in rows)  # the finished cells' scores are kept as they were
+    assert load_plan(folder).seeds == [0, 1, 2] and (folder / "oracle.until-30-seeds-2").is_dir()
+
+
 def test_a_study_trains_the_users_networks(tmp_path):
     """networks=factory: every cell is a BetaVAE on the user's networks; the plan names the factory."""
     import keras

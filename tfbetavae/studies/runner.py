@@ -380,9 +380,9 @@ def check_or_write_plan(study_dir: Path, plan: StudyPlan, write: bool = True) ->
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: corrupt study plan ({error}); move the folder aside") from None
         different = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
-        if different == ["eval_steps"] and _extends(saved["eval_steps"], current["eval_steps"]):
+        if different and _extends_plan(saved, current, different):
             if write:
-                extend_plan(study_dir, saved["eval_steps"], current)
+                extend_plan(study_dir, saved, current)
             return plan
         if different:
             details = "; ".join(f"{k}: {_brief(saved.get(k))} -> {_brief(current.get(k))}" for k in different)
@@ -397,6 +397,23 @@ def check_or_write_plan(study_dir: Path, plan: StudyPlan, write: bool = True) ->
     return plan
 
 
+def _extends_plan(saved: dict, current: dict, different: Sequence[str]) -> bool:
+    """Whether ``current`` only grows ``saved``: later evaluation steps, more seeds, or both."""
+    if not set(different) <= {"eval_steps", "seeds"}:
+        return False
+    if "eval_steps" in different and not _extends(saved["eval_steps"], current["eval_steps"]):
+        return False
+    return "seeds" not in different or _adds_seeds(saved["seeds"], current["seeds"])
+
+
+def _adds_seeds(saved: Sequence[int], asked: Sequence[int]) -> bool:
+    """Whether ``asked`` keeps the saved seeds, in their order, and appends new ones after them.
+
+    The grid runs seeds slowest, so appended seeds are new cells; the finished ones are skipped.
+    """
+    return len(asked) > len(saved) and list(asked[: len(saved)]) == list(saved)
+
+
 def _extends(saved: Sequence[int], asked: Sequence[int]) -> bool:
     """Whether ``asked`` evaluation steps continue ``saved`` ones: all of them kept, every new one past the last.
 
@@ -406,12 +423,15 @@ def _extends(saved: Sequence[int], asked: Sequence[int]) -> bool:
     return bool(new) and set(saved) <= set(asked) and min(new) > max(saved)
 
 
-def extend_plan(study_dir: Path, saved_steps: Sequence[int], plan_json: dict) -> None:
-    """Writes the longer plan; KerasTuner's books of the shorter one are set aside (kept, renamed), because its
-    grid oracle would count the finished cells as done. Every cell resumes from its own run folder."""
+def extend_plan(study_dir: Path, saved: dict, plan_json: dict) -> None:
+    """Writes the longer (or wider: more seeds) plan; KerasTuner's books of the old one are set aside (kept,
+    renamed), because its grid oracle would count the finished cells as done, or know only the old seeds. Every
+    cell resumes from its own run folder, and a finished one is skipped."""
     books = study_dir / "oracle"
     if books.exists():
-        aside = study_dir / f"oracle.until-{max(saved_steps)}"
+        aside = study_dir / f"oracle.until-{max(saved['eval_steps'])}"
+        if saved["seeds"] != plan_json["seeds"]:
+            aside = aside.with_name(f"{aside.name}-seeds-{len(saved['seeds'])}")
         if aside.exists():  # an earlier extension of the same length was interrupted here
             shutil.rmtree(books)
         else:
