@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tfbetavae.data.ground_truth import GroundTruthData
+from tfbetavae.metrics import catalogue
 from tfbetavae.metrics.beta_vae import beta_vae_score
 from tfbetavae.metrics.dci import dci
 from tfbetavae.metrics.factor_vae import factor_vae_score
@@ -133,7 +134,7 @@ def evaluate(
     return results
 
 
-SIZE_KEYS = ("num_train", "num_eval", "num_test", "num_variance_estimate")
+SIZE_KEYS = catalogue.SIZE_KEYS
 
 
 def scoring_record(names: str | Sequence[str], seed: int = 0, **kwargs: Any) -> dict[str, Any]:
@@ -153,10 +154,7 @@ def scoring_record(names: str | Sequence[str], seed: int = 0, **kwargs: Any) -> 
         "seed": int(seed),
     }
     for name in names:
-        parameters = inspect.signature(METRICS[name]).parameters
-        sizes = {key: int(parameters[key].default) for key in SIZE_KEYS if key in parameters}
-        sizes.update({key: int(value) for key, value in routed[name].items() if key in sizes})
-        record["metric_sizes"][name] = sizes
+        record["metric_sizes"][name] = catalogue.sizes(name, "paper", routed[name])
     if "beta_vae" in names:
         default = inspect.signature(METRICS["beta_vae"]).parameters["protocol"].default
         record["beta_vae_protocol"] = routed["beta_vae"].get("protocol", default)

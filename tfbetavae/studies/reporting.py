@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfbetavae.metrics.catalogue import score_info
+
 __all__ = [
     "MAIN_SCORES",
     "SCORE_INFO",
@@ -60,26 +62,8 @@ COST_KEYS = ("wall_seconds", "train_seconds", "metric_seconds", "fast")
 RECORD_KEYS = ("protocol", "metric_sizes", "held_out_images", "eval_seed")
 _NOT_SCORES = frozenset(IDENTITY_KEYS + SETTING_KEYS + COST_KEYS + RECORD_KEYS)
 
-# name -> (readable label, higher is better: True / False / None when neither, e.g. KL or β-dependent loss).
-SCORE_INFO: dict[str, tuple[str, bool | None]] = {
-    "beta_vae_eval_accuracy": ("β-VAE score", True),
-    "beta_vae_train_accuracy": ("β-VAE score (train)", True),
-    "beta_vae_paper_eval_accuracy": ("β-VAE score, paper protocol", True),
-    "beta_vae_paper_train_accuracy": ("β-VAE score, paper protocol (train)", True),
-    "factor_vae_eval_accuracy": ("FactorVAE score", True),
-    "factor_vae_train_accuracy": ("FactorVAE score (train)", True),
-    "factor_vae_num_active_dims": ("FactorVAE active dims", None),
-    "mig": ("MIG", True),
-    "dci_disentanglement": ("DCI disentanglement", True),
-    "dci_completeness": ("DCI completeness", True),
-    "dci_informativeness_train": ("DCI informativeness (train)", True),
-    "dci_informativeness_test": ("DCI informativeness (test)", True),
-    "sap": ("SAP", True),
-    "reconstruction": ("reconstruction (nats)", False),
-    "kl": ("KL (nats)", None),
-    "loss": ("loss", None),
-    "active_dims": ("active dims", None),
-}
+# name -> (readable label, higher is better: True / False / None when neither): the metric catalogue's.
+SCORE_INFO: dict[str, tuple[str, bool | None]] = score_info()
 # The scores compared and drawn by default, in this order (those present in the rows).
 MAIN_SCORES = (
     "beta_vae_eval_accuracy", "beta_vae_paper_eval_accuracy", "factor_vae_eval_accuracy", "mig",

@@ -39,42 +39,18 @@ from typing import Any
 
 import numpy as np
 
+from tfbetavae.metrics.catalogue import STUDY_SCORES, study_main_key, study_sizes
 from tfbetavae.objective_names import OBJECTIVES
 from tfbetavae.training import DEFAULT_LEARNING_RATE, atomic_write_json
 from tfbetavae.tuning._checks import choices, non_negative_int, positive_float, positive_int
 
 logger = logging.getLogger("tfbetavae.studies")
 
-# Study score name -> (registry metric, fixed arguments). Both β-VAE protocols are scored under their own name.
-SCORES: dict[str, tuple[str, dict[str, Any]]] = {
-    "beta_vae": ("beta_vae", {"protocol": "standard"}),
-    "beta_vae_paper": ("beta_vae", {"protocol": "paper"}),
-    "factor_vae": ("factor_vae", {}),
-    "mig": ("mig", {}),
-    "dci": ("dci", {}),
-    "sap": ("sap", {}),
-}
+# The study's scores and their sizes come from the metric catalogue (tfbetavae.metrics.catalogue): one table.
+SCORES: dict[str, tuple[str, dict[str, Any]]] = STUDY_SCORES
 DEFAULT_SCORES = ("beta_vae", "beta_vae_paper", "mig", "dci")
-# Metric sizes a study uses unless told otherwise. Smaller than the metrics module's defaults (10,000/5,000
-# points: 2.5 min for one β-VAE score here): a study scores every run at several steps, and scoring must stay a
-# small share of its time (measured by scripts/bench.py's study row). A β-VAE-score point is 64 pairs of images,
-# so 1,000 points encode 128,000 images; the sampling error of an accuracy on 500 points is about ±0.02.
-STUDY_SIZES: dict[str, dict[str, int]] = {
-    "beta_vae": {"num_train": 500, "num_eval": 500},
-    "beta_vae_paper": {"num_train": 500, "num_eval": 500},
-    "factor_vae": {"num_train": 500, "num_eval": 500, "num_variance_estimate": 5000},
-    "mig": {"num_train": 10000},
-    "dci": {"num_train": 2000, "num_test": 1000},
-    "sap": {"num_train": 2000, "num_test": 1000},
-}
-FAST_SIZES: dict[str, dict[str, int]] = {
-    "beta_vae": {"num_train": 200, "num_eval": 100},
-    "beta_vae_paper": {"num_train": 200, "num_eval": 100},
-    "factor_vae": {"num_train": 200, "num_eval": 100, "num_variance_estimate": 1000},
-    "mig": {"num_train": 1000},
-    "dci": {"num_train": 1000, "num_test": 500},
-    "sap": {"num_train": 1000, "num_test": 500},
-}
+STUDY_SIZES: dict[str, dict[str, int]] = {name: study_sizes(name, "study") for name in STUDY_SCORES}
+FAST_SIZES: dict[str, dict[str, int]] = {name: study_sizes(name, "fast") for name in STUDY_SCORES}
 HELD_OUT_IMAGES = 512
 FAST_HELD_OUT_IMAGES = 128
 PLAN_FILE = "study.json"
@@ -612,10 +588,7 @@ def _cell_scorer(plan: StudyPlan, setting: Setting, seed: int, run_dir: Path, da
 
 
 def _headline_keys(plan: StudyPlan) -> list[str]:
-    from tfbetavae.tuning.hypermodel import PRIMARY_KEYS
-
-    main = {**PRIMARY_KEYS, "beta_vae_paper": "beta_vae_paper_eval_accuracy"}
-    return [main[name] for name in plan.scores] + ["reconstruction", "kl"]
+    return [study_main_key(name) for name in plan.scores] + ["reconstruction", "kl"]
 
 
 def cell_identity(plan: StudyPlan, setting: Setting, seed: int, data: str | None = None) -> dict:

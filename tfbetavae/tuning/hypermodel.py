@@ -24,6 +24,7 @@ import keras_tuner as kt
 
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.data.pipeline import training_dataset
+from tfbetavae.metrics import catalogue
 from tfbetavae.model import LIKELIHOODS, BetaVAE
 from tfbetavae.objectives import build_model
 from tfbetavae.training import DEFAULT_LEARNING_RATE, StopOnNonFiniteLoss, compile_model
@@ -43,21 +44,9 @@ __all__ = [
 
 DEFAULT_BETAS = (1.0, 2.0, 4.0, 8.0, 16.0)
 
-# What each registry metric reports (as ``evaluate`` prefixes it), and which of those is "the" score.
-METRIC_KEYS: dict[str, tuple[str, ...]] = {
-    "beta_vae": ("beta_vae_train_accuracy", "beta_vae_eval_accuracy"),
-    "factor_vae": ("factor_vae_train_accuracy", "factor_vae_eval_accuracy", "factor_vae_num_active_dims"),
-    "mig": ("mig",),
-    "dci": ("dci_disentanglement", "dci_completeness", "dci_informativeness_train", "dci_informativeness_test"),
-    "sap": ("sap",),
-}
-PRIMARY_KEYS = {
-    "beta_vae": "beta_vae_eval_accuracy",
-    "factor_vae": "factor_vae_eval_accuracy",
-    "mig": "mig",
-    "dci": "dci_disentanglement",
-    "sap": "sap",
-}
+# What each registry metric reports (as ``evaluate`` prefixes it), and which of those is "the" score: the catalogue's.
+METRIC_KEYS: dict[str, tuple[str, ...]] = catalogue.metric_keys()
+PRIMARY_KEYS = {name: catalogue.primary_key(name) for name in catalogue.METRIC_INFO}
 # Keys every trial reports whatever the metric; the first three are minimised when used as objective.
 MINIMISED_KEYS = ("reconstruction", "kl", "loss")
 COMMON_KEYS = ("score", *MINIMISED_KEYS, "active_dims", "steps_trained")

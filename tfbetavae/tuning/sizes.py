@@ -9,35 +9,21 @@ numbers). ``paper_sizes=True`` (``tfbetavae tune --paper-sizes``) scores at the 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from tfbetavae.metrics import catalogue
+
 __all__ = ["TUNING_SIZES", "describe_sizes", "scored_images", "sizes_in_effect"]
 
-# Registry metric -> the sizes a trial scores on unless told otherwise. A β-VAE-score point encodes 64 pairs of
-# images (a FactorVAE point 64 images), so those two get few points; the sampling error of an accuracy on 150
-# evaluation points is about ±0.035 — enough to rank β values that differ, not to split hairs (use the paper's).
-TUNING_SIZES: dict[str, dict[str, int]] = {
-    "beta_vae": {"num_train": 150, "num_eval": 150},
-    "factor_vae": {"num_train": 200, "num_eval": 200, "num_variance_estimate": 5000},
-    "mig": {"num_train": 10000},
-    "dci": {"num_train": 2000, "num_test": 1000},
-    "sap": {"num_train": 2000, "num_test": 1000},
-}
-_SIZE_KEYS = ("num_train", "num_eval", "num_test", "num_variance_estimate")
+# Registry metric -> the sizes a trial scores on unless told otherwise: the catalogue's ``tune`` preset (its
+# comments say why they are small; the sampling error of an accuracy on 150 points is about ±0.035).
+TUNING_SIZES: dict[str, dict[str, int]] = {name: catalogue.sizes(name, "tune") for name in catalogue.METRIC_INFO}
 
 
 def sizes_in_effect(metric: str, metric_kwargs: Mapping[str, Any]) -> dict[str, int]:
-    """The size keywords the metric will run with: its defaults, overridden by ``metric_kwargs`` (flat or nested)."""
-    from tfbetavae.metrics.evaluation import METRICS
-
-    parameters = inspect.signature(METRICS[metric]).parameters
-    sizes = {key: parameters[key].default for key in _SIZE_KEYS if key in parameters}
-    nested = metric_kwargs.get(metric)
-    for source in (metric_kwargs, nested if isinstance(nested, Mapping) else {}):
-        sizes.update({key: int(value) for key, value in source.items() if key in sizes})
-    return sizes
+    """The size keywords the metric will run with: its defaults (the paper's), overridden by ``metric_kwargs``."""
+    return catalogue.sizes(metric, "paper", metric_kwargs)
 
 
 def scored_images(metric: str, sizes: Mapping[str, int], batch_size: int = 64) -> int:

@@ -1,0 +1,240 @@
+"""The metric catalogue: for every score the library computes, the one place that says what it is called.
+
+Per metric: the flat keys ``evaluate`` writes (``beta_vae_eval_accuracy``, ``mig``, ...), which key is "the"
+score, each key's readable label and direction (higher is better, lower, or neither), and the number of points it
+scores on under each size preset:
+
+* ``paper``: the metric's own defaults, the papers' sizes (10,000 / 5,000 points);
+* ``study``: what a study scores every run on at every evaluation step (scoring must stay a small share of a study);
+* ``fast``: a study's ``--fast`` preset, a quick look;
+* ``tune``: what a tuning trial scores on unless ``--paper-sizes``.
+
+Studies, the tuner, reports and the benchmark read their tables from here, so a new metric is one entry
+(``register``), and changing a size is one edit. This module imports nothing heavy: ``--help`` and reports use it
+without TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "COMMON_SCORES",
+    "METRIC_INFO",
+    "PRESETS",
+    "SIZE_KEYS",
+    "STUDY_SCORES",
+    "MetricInfo",
+    "Score",
+    "direction",
+    "label",
+    "metric_keys",
+    "primary_key",
+    "register",
+    "score_info",
+    "sizes",
+    "study_main_key",
+    "study_sizes",
+]
+
+PRESETS = ("paper", "study", "fast", "tune")
+SIZE_KEYS = ("num_train", "num_eval", "num_test", "num_variance_estimate")
+
+
+@dataclass(frozen=True)
+class Score:
+    """One key a metric writes: its readable label and whether higher is better (None: neither)."""
+
+    key: str
+    label: str
+    higher_is_better: bool | None = True
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What the library knows about one metric of ``tfbetavae.metrics.METRICS`` besides its function."""
+
+    name: str
+    scores: tuple[Score, ...]
+    main: str
+    sizes: Mapping[str, Mapping[str, int]]
+    needs_factors: bool = True
+    about: str = ""
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(score.key for score in self.scores)
+
+
+METRIC_INFO: dict[str, MetricInfo] = {}
+
+
+def register(info: MetricInfo) -> MetricInfo:
+    """Adds a metric to the catalogue; its main key must be one of its keys and every preset must be given."""
+    if info.main not in info.keys:
+        raise ValueError(f"metric {info.name!r}: main key {info.main!r} is not among its keys {info.keys}")
+    missing = [preset for preset in PRESETS if preset not in info.sizes]
+    if missing:
+        raise ValueError(f"metric {info.name!r}: no sizes for the presets {missing}")
+    METRIC_INFO[info.name] = info
+    return info
+
+
+def _sizes(paper: dict, study: dict, fast: dict, tune: dict) -> dict[str, dict[str, int]]:
+    return {"paper": paper, "study": study, "fast": fast, "tune": tune}
+
+
+# A β-VAE-score point encodes 64 pairs of images (a FactorVAE point 64 images), so those two get few points in a
+# study or a trial: the sampling error of an accuracy on 500 points is about ±0.02, on 150 about ±0.035 — enough
+# to rank β values that differ, not to split hairs (use the paper's sizes for that). Studies score every run at
+# several steps and trials score once, so scoring stays under a fifth of either (scripts/bench.py measures it).
+register(MetricInfo(
+    "beta_vae",
+    (Score("beta_vae_train_accuracy", "β-VAE score (train)"), Score("beta_vae_eval_accuracy", "β-VAE score")),
+    main="beta_vae_eval_accuracy",
+    sizes=_sizes({"num_train": 10000, "num_eval": 5000}, {"num_train": 500, "num_eval": 500},
+                 {"num_train": 200, "num_eval": 100}, {"num_train": 150, "num_eval": 150}),
+    about="accuracy of a linear classifier telling which factor a batch of pairs shares (Higgins et al. 2017)",
+))
+register(MetricInfo(
+    "factor_vae",
+    (Score("factor_vae_train_accuracy", "FactorVAE score (train)"), Score("factor_vae_eval_accuracy", "FactorVAE score"),
+     Score("factor_vae_num_active_dims", "FactorVAE active dims", None)),
+    main="factor_vae_eval_accuracy",
+    sizes=_sizes({"num_train": 10000, "num_eval": 5000, "num_variance_estimate": 10000},
+                 {"num_train": 500, "num_eval": 500, "num_variance_estimate": 5000},
+                 {"num_train": 200, "num_eval": 100, "num_variance_estimate": 1000},
+                 {"num_train": 200, "num_eval": 200, "num_variance_estimate": 5000}),
+    about="majority-vote accuracy of the least-varying dimension per fixed factor (Kim & Mnih 2018)",
+))
+register(MetricInfo(
+    "mig",
+    (Score("mig", "MIG"),),
+    main="mig",
+    sizes=_sizes({"num_train": 10000}, {"num_train": 10000}, {"num_train": 1000}, {"num_train": 10000}),
+    about="mutual information gap between the two most informative dimensions per factor (Chen et al. 2018)",
+))
+register(MetricInfo(
+    "dci",
+    (Score("dci_disentanglement", "DCI disentanglement"), Score("dci_completeness", "DCI completeness"),
+     Score("dci_informativeness_train", "DCI informativeness (train)"),
+     Score("dci_informativeness_test", "DCI informativeness (test)")),
+    main="dci_disentanglement",
+    sizes=_sizes({"num_train": 10000, "num_test": 5000}, {"num_train": 2000, "num_test": 1000},
+                 {"num_train": 1000, "num_test": 500}, {"num_train": 2000, "num_test": 1000}),
+    about="disentanglement, completeness, informativeness from per-factor importances (Eastwood & Williams 2018)",
+))
+register(MetricInfo(
+    "sap",
+    (Score("sap", "SAP"),),
+    main="sap",
+    sizes=_sizes({"num_train": 10000, "num_test": 5000}, {"num_train": 2000, "num_test": 1000},
+                 {"num_train": 1000, "num_test": 500}, {"num_train": 2000, "num_test": 1000}),
+    about="separated attribute predictability: gap between the two best single-dimension predictors (Kumar et al. 2018)",
+))
+
+# Scores every trial and every study row has, whatever the metrics: measured on held-out images.
+COMMON_SCORES: tuple[Score, ...] = (
+    Score("reconstruction", "reconstruction (nats)", False),
+    Score("kl", "KL (nats)", None),
+    Score("loss", "loss", None),
+    Score("active_dims", "active dims", None),
+)
+
+# A study's score name -> (catalogue metric, fixed arguments): both β-VAE protocols are scored under their own name,
+# so a study row holds ``beta_vae_eval_accuracy`` and ``beta_vae_paper_eval_accuracy`` side by side.
+STUDY_SCORES: dict[str, tuple[str, dict[str, Any]]] = {
+    "beta_vae": ("beta_vae", {"protocol": "standard"}),
+    "beta_vae_paper": ("beta_vae", {"protocol": "paper"}),
+    "factor_vae": ("factor_vae", {}),
+    "mig": ("mig", {}),
+    "dci": ("dci", {}),
+    "sap": ("sap", {}),
+}
+_STUDY_VARIANT_LABELS = {"beta_vae_paper": ("beta_vae", "paper protocol")}
+
+
+def _variant_scores(name: str) -> tuple[Score, ...]:
+    """The keys a study score variant writes: its metric's keys renamed, labelled with the variant."""
+    metric, note = _STUDY_VARIANT_LABELS[name]
+    renamed = []
+    for score in METRIC_INFO[metric].scores:
+        key = name + score.key[len(metric):]
+        base, _, rest = score.label.partition(" (")
+        text = f"{base}, {note}" + (f" ({rest}" if rest else "")
+        renamed.append(Score(key, text, score.higher_is_better))
+    return tuple(renamed)
+
+
+def score_info() -> dict[str, tuple[str, bool | None]]:
+    """Every known result key -> (label, higher is better), in the order reports list them."""
+    info: dict[str, tuple[str, bool | None]] = {}
+    for name, (metric, _) in STUDY_SCORES.items():
+        scores = _variant_scores(name) if name in _STUDY_VARIANT_LABELS else METRIC_INFO[metric].scores
+        for score in sorted(scores, key=lambda s: s.key != METRIC_INFO[metric].main.replace(metric, name, 1)):
+            info.setdefault(score.key, (score.label, score.higher_is_better))
+    for metric in METRIC_INFO.values():  # metrics no study names (yet) still get their labels
+        for score in metric.scores:
+            info.setdefault(score.key, (score.label, score.higher_is_better))
+    for score in COMMON_SCORES:
+        info.setdefault(score.key, (score.label, score.higher_is_better))
+    return info
+
+
+def label(key: str) -> str:
+    """The readable label of a result key (the key itself for one the catalogue does not know)."""
+    return score_info().get(key, (key, None))[0]
+
+
+def direction(key: str) -> bool | None:
+    """True when higher is better, False when lower is, None when neither or unknown."""
+    return score_info().get(key, (key, None))[1]
+
+
+def metric_keys() -> dict[str, tuple[str, ...]]:
+    """Metric -> the flat keys ``evaluate`` writes for it."""
+    return {name: info.keys for name, info in METRIC_INFO.items()}
+
+
+def primary_key(metric: str) -> str:
+    """The key that is "the" score of a metric (``mig`` for MIG, ``beta_vae_eval_accuracy`` for the β-VAE score)."""
+    return _info(metric).main
+
+
+def _info(metric: str) -> MetricInfo:
+    if metric not in METRIC_INFO:
+        raise ValueError(f"unknown metric {metric!r}; known metrics: {list(METRIC_INFO)}")
+    return METRIC_INFO[metric]
+
+
+def sizes(metric: str, preset: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """The sizes a metric scores on under a preset, with ``overrides`` (flat, or nested under the metric's name).
+
+    An override the metric has no size for is ignored here (it may be another metric's, or not a size at all).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown size preset {preset!r}; choose from {list(PRESETS)}")
+    result = dict(_info(metric).sizes[preset])
+    overrides = overrides or {}
+    nested = overrides.get(metric)
+    for source in (overrides, nested if isinstance(nested, Mapping) else {}):
+        result.update({key: int(value) for key, value in source.items() if key in result})
+    return result
+
+
+def study_main_key(name: str) -> str:
+    """The main key of a study score: its metric's, under the study score's own name (``beta_vae_paper_eval_accuracy``)."""
+    if name not in STUDY_SCORES:
+        raise ValueError(f"unknown score {name!r}; choose from {list(STUDY_SCORES)}")
+    metric = STUDY_SCORES[name][0]
+    return name + primary_key(metric)[len(metric):]
+
+
+def study_sizes(name: str, preset: str = "study") -> dict[str, int]:
+    """The sizes of a study score (``beta_vae_paper`` included) under the ``study`` or ``fast`` preset."""
+    if name not in STUDY_SCORES:
+        raise ValueError(f"unknown score {name!r}; choose from {list(STUDY_SCORES)}")
+    return sizes(STUDY_SCORES[name][0], preset)
+
