@@ -18,12 +18,12 @@ SavedModel (``INPUT_CHECKS`` says what; the model card repeats it).
 
 from __future__ import annotations
 
-import os
 import tempfile
-import uuid
 from pathlib import Path
 
 import tensorflow as tf
+
+from tfbetavae.runs import atomic_write_bytes
 
 __all__ = ["INPUT_CHECKS", "TFLITE_FILE", "convert_tflite", "tflite_card", "write_tflite"]
 
@@ -107,18 +107,7 @@ def write_tflite(model, path) -> Path:
     path = Path(path)
     if path.is_dir():
         path = path / TFLITE_FILE
-    data = convert_tflite(model)
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(partial, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(convert_tflite(model), path)
 
 
 def tflite_card(model) -> dict:

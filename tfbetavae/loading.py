@@ -8,8 +8,9 @@ and ``card``. A ``BetaVAE`` (and every ``tfbetavae.objectives`` model) speaks it
 wrapped in ``SavedModelVAE``. Metrics, pictures, export and the commands all open models here, so they
 accept the same paths and fail with the same one-line errors (see docs/models.md).
 
-At top level this module imports only the standard library, NumPy and TensorFlow: opening a SavedModel
-needs no Keras model code and no TensorFlow Probability. ``.keras`` files and run folders import the model
+At top level this module imports only the standard library, NumPy and TensorFlow: opening a SavedModel needs no
+other part of the package, no Keras model code and no TensorFlow Probability. Run folders take their layout
+from ``tfbetavae.runs`` when they are opened. ``.keras`` files and run folders import the model
 code when they are opened.
 """
 
@@ -45,9 +46,6 @@ __all__ = [
 
 SIGNATURES = ("encode", "decode", "reconstruct", "sample")
 MODEL_CARD_FILE = "model_card.json"
-RUN_MODEL = Path("model.keras")
-RUN_CHECKPOINT = Path("checkpoints") / "last.keras"
-RUN_CONFIG = "config.json"  # tfbetavae.training.RUN_CONFIG, written out: opening a folder imports no training code
 EXPECTED = "a .keras file, a training run folder, or a SavedModel version or base folder"
 _METHODS = ("encode", "decode", "reconstruct", "kl_per_dimension")
 _ATTRIBUTES = ("latent_dim", "image_shape", "card")
@@ -141,6 +139,8 @@ def locate(path: str | os.PathLike, version: int | None = None) -> Location:
         if version is not None and version not in versions:
             raise _unknown_version(given, version, versions)
         return Location("saved_model", given / str(version or versions[-1]), given)
+    from tfbetavae.runs import RUN_CHECKPOINT, RUN_MODEL  # noqa: PLC0415 - a SavedModel opens without the package
+
     config = run_config(given)
     if (given / RUN_MODEL).is_file():
         return Location("run", given / RUN_MODEL, given)
@@ -159,11 +159,11 @@ def locate(path: str | os.PathLike, version: int | None = None) -> Location:
 
 def run_config(folder: Path) -> dict | None:
     """A run folder's ``config.json`` (None when there is none), refused when corrupt or of another run format:
-    ``tfbetavae.training.read_run_config`` in its strict mode, its error a ``ModelLoadError``."""
-    if not (Path(folder) / RUN_CONFIG).is_file():  # a folder that is no run needs no training code
-        return None
-    from tfbetavae.training import read_run_config  # noqa: PLC0415 - only run folders need it
+    ``tfbetavae.runs.read_run_config`` in its strict mode, its error a ``ModelLoadError``."""
+    from tfbetavae.runs import RUN_CONFIG, read_run_config  # noqa: PLC0415 - a SavedModel opens without the package
 
+    if not (Path(folder) / RUN_CONFIG).is_file():
+        return None
     try:
         return read_run_config(folder, strict=True)
     except ValueError as error:
@@ -191,6 +191,8 @@ def load(path: str | os.PathLike, version: int | None = None, custom_objects: di
         return SavedModelVAE(location.path)
     model = _load_keras(location.path, custom_objects)
     if location.kind == "checkpoint":
+        from tfbetavae.runs import RUN_CHECKPOINT, RUN_MODEL  # noqa: PLC0415
+
         config = run_config(location.given) or {}
         logger.warning(
             "%s is an unfinished training run (no %s): opening its last checkpoint %s, step %s of %s",

@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from tfbetavae.checks import int_at_least, positive_int
 from tfbetavae.data.ground_truth import check_images
+from tfbetavae.figures import figure, save_figure, save_image
 from tfbetavae.loading import as_model, closed_form_kl
 from tfbetavae.model import ACTIVE_KL_THRESHOLD
 
@@ -389,8 +390,7 @@ def _save_png(picture: Image.Image, path) -> Path:
         pixels = np.asarray(picture)
         if np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 0], pixels[..., 2]):
             picture = picture.convert("L")
-    picture.save(path, format="PNG", optimize=True)
-    return path
+    return save_image(picture, path, format="PNG", optimize=True)
 
 
 def traversal_image(
@@ -459,28 +459,22 @@ def save_reconstructions(model, images, path, n: int = 8, scale: int = 1, title:
 
 def save_kl_bar_chart(kl, path, threshold: float = ACTIVE_KL_THRESHOLD, title: str | None = None) -> Path:
     """PNG bar chart of the average KL (nats) of each latent dimension; inactive ones (< threshold) in grey."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     kl = np.asarray(kl, np.float64)
     if kl.ndim != 1 or len(kl) == 0:
         raise ValueError(f"kl must be a non-empty vector [latent_dim], got shape {kl.shape}")
     if not np.all(np.isfinite(kl)) or np.any(kl < -1e-6):
         raise ValueError("kl must hold finite, non-negative values")
     active = kl >= threshold
-    figure = Figure(figsize=(max(4.0, 0.45 * len(kl) + 1.5), 3.0), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    chart = figure(max(4.0, 0.45 * len(kl) + 1.5), 3.0)
+    axes = chart.add_subplot()
     axes.bar(np.arange(len(kl)), kl, color=np.where(active, "#3b6ea8", "#bbbbbb"))
     axes.axhline(threshold, color="#aa3333", linestyle="--", linewidth=0.8, label=f"active threshold {threshold:g} nats")
     axes.set_xticks(np.arange(len(kl)), [f"z{i}" for i in range(len(kl))], fontsize=8)
     axes.set_ylabel("KL (nats)")
     axes.set_title(title or f"KL per latent dimension: {int(active.sum())} of {len(kl)} active", fontsize=10)
     axes.legend(fontsize=8, loc="upper right")
-    figure.tight_layout()
-    path = _prepare_path(path)
-    figure.savefig(path, format="png")
-    return path
+    chart.tight_layout()
+    return save_figure(chart, _prepare_path(path), dpi=100)
 
 
 def save_traversal_gif(
@@ -511,9 +505,8 @@ def save_traversal_gif(
         value = f"{'+' if relative and sweep[step] > 0 else ''}{sweep[step]:.2f}"
         label = [(["offset" if relative else "value", value], _TEXT)]
         frames.append(_labelled_picture(cells, label, headers, None, scale))
-    path = _prepare_path(path)
-    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=int(duration_ms), loop=0)
-    return path
+    return save_image(frames[0], _prepare_path(path), format="GIF", save_all=True, append_images=frames[1:],
+                      duration=int(duration_ms), loop=0)
 
 
 # --------------------------------------------------------------------------- TensorBoard

@@ -99,7 +99,7 @@ def run(args) -> int:
     for key, value in scores.items():
         print(f"  {key:{width}s} {value:.4f}")
     if args.json is not None:
-        from tfbetavae.training import atomic_write_json
+        from tfbetavae.runs import atomic_write_json
 
         # The scores stay top-level numbers (readers of earlier files keep working); beside them, how they were
         # made: protocol, each metric's sizes and the seed (tfbetavae.metrics.scoring_record).

@@ -144,7 +144,7 @@ def _search_kwargs(args) -> dict:
 def run(args) -> int:
     from tfbetavae.cli.train_command import build_source
     from tfbetavae.data.sources import has_factors
-    from tfbetavae.training import atomic_write_json
+    from tfbetavae.runs import atomic_write_json
     from tfbetavae.tuning import (
         export_best,
         exported_version,

@@ -29,13 +29,15 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from tfbetavae.figures import figure as new_figure
+from tfbetavae.figures import save_figure
 from tfbetavae.metrics.catalogue import score_info
+from tfbetavae.runs import atomic_write_text
 
 __all__ = [
     "MAIN_SCORES",
@@ -561,33 +563,12 @@ def _data_pairs(study: _Study) -> list[tuple[str, str]]:
 # -------------------------------------------------------------------------------------------------- pictures
 
 
-def _atomic_write(path: str | os.PathLike, write) -> Path:
-    """Calls ``write(temporary_path)`` then renames it over ``path``: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; these are ordinary files
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
-
-
 def _save_figure(figure, path: str | os.PathLike) -> Path:
-    return _atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
+    return save_figure(figure, path, dpi=110)
 
 
 def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height))
-    FigureCanvasAgg(figure)
-    return figure
+    return new_figure(width, height)
 
 
 def _title(figure, text: str, fast: bool) -> None:
@@ -883,5 +864,5 @@ def write_report(rows: Sequence[Mapping], out_dir: str | os.PathLike, scores: st
     if cost:
         lines += ["## Cost", "", cost]
     markdown = "\n".join(lines).rstrip() + "\n"
-    paths["summary"] = _atomic_write(out_dir / "summary.md", lambda t: Path(t).write_text(markdown, encoding="utf-8"))
+    paths["summary"] = atomic_write_text(markdown, out_dir / "summary.md")
     return paths

@@ -134,11 +134,10 @@ def plot_tradeoff(rows: Sequence[Mapping], path: str | os.PathLike, score_label:
     Each completed trial is a point; the lines join the mean of each β. With a capacity search the x axis is
     the capacity C_max instead.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
+
+    from tfbetavae.figures import figure as new_figure
+    from tfbetavae.figures import save_figure
 
     done = [row for row in rows if row.get("score") is not None and row.get("reconstruction") is not None]
     if not done:
@@ -150,7 +149,8 @@ def plot_tradeoff(rows: Sequence[Mapping], path: str | os.PathLike, score_label:
     def means(key):
         return [float(np.mean([row[key] for row in done if float(row[x_key]) == x])) for x in xs]
 
-    figure, left = plt.subplots(figsize=(6, 4))
+    figure = new_figure(6, 4)
+    left = figure.add_subplot()
     right = left.twinx()
     left.plot([row[x_key] for row in done], [row["score"] for row in done], "o", color="tab:blue", alpha=0.5)
     left.plot(xs, means("score"), "-", color="tab:blue", label=score_label)
@@ -169,11 +169,7 @@ def plot_tradeoff(rows: Sequence[Mapping], path: str | os.PathLike, score_label:
     left.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize="small")
     left.set_title("Disentanglement vs reconstruction")
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=120)
 
 
 def _best_trial(tuner: kt.Tuner):

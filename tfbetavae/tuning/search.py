@@ -25,8 +25,9 @@ import keras
 import keras_tuner as kt
 
 from tfbetavae.checks import int_at_least, positive_int
+from tfbetavae.cluster import forget_finished_retries, is_chief, is_worker, serve_oracle  # noqa: F401 - their old home
 from tfbetavae.data.ground_truth import GroundTruthData
-from tfbetavae.training import atomic_write_json
+from tfbetavae.runs import atomic_write_json
 from tfbetavae.tuning.hypermodel import PRIMARY_KEYS, BetaVAEHyperModel, ScoreFunction
 from tfbetavae.tuning.sizes import describe_sizes, scored_images, sizes_in_effect
 
@@ -136,7 +137,7 @@ class TrialReporter:
         now = time.monotonic()
         label = self.label(trial)
         status = str(trial.status)
-        if status != "COMPLETED":
+        if status != kt.engine.trial.TrialStatus.COMPLETED:
             reason = (trial.message or "").strip().splitlines()[-1:] or [status.lower()]
             logger.info("%s %s: %s", label, status.lower(), reason[0])
             return
@@ -213,20 +214,6 @@ _TUNER_CLASSES = {
 }
 
 
-def is_chief() -> bool:
-    """True in the KerasTuner chief process (``KERASTUNER_ORACLE_IP`` set, tuner id containing "chief")."""
-    from keras_tuner.src.distribute import utils as dist_utils
-
-    return dist_utils.is_chief_oracle()
-
-
-def is_worker() -> bool:
-    """True in a KerasTuner worker process (``KERASTUNER_ORACLE_IP`` set, tuner id without "chief")."""
-    from keras_tuner.src.distribute import utils as dist_utils
-
-    return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
-
-
 def settings_path(directory: str | os.PathLike, project_name: str) -> Path:
     """Where a search folder records the settings it was started with."""
     return Path(directory) / project_name / SETTINGS_FILE
@@ -258,21 +245,6 @@ def check_settings(
         raise ValueError(
             f"{path.parent} holds a search with other settings ({details}); {hint}"
         )
-
-
-def forget_finished_retries(oracle: kt.Oracle) -> None:
-    """Keeps a resumed search from re-running trials that finished.
-
-    KerasTuner 1.4.8 saves ``oracle.json`` at the end of a trial *before* it removes the trial from the ongoing
-    ones, and ``reload`` sends every ongoing trial for retry: a process killed in that moment would re-run a
-    completed trial on resume. Such trials are dropped from the retry queue here.
-    """
-    queue = getattr(oracle, "_retry_queue", None)
-    trials = getattr(oracle, "trials", None)
-    if not queue or trials is None:
-        return
-    finished = {"COMPLETED", "FAILED"}
-    oracle._retry_queue = [tid for tid in queue if trials.get(tid) is None or trials[tid].status not in finished]
 
 
 def search(
@@ -394,59 +366,10 @@ def search(
     trial_callbacks = list(callbacks or [])
     if report:
         instance.reporter = TrialReporter(hypermodel, max_trials)
-        done = 0 if worker else sum(str(trial.status) == "COMPLETED" for trial in instance.oracle.trials.values())
+        done = 0 if worker else sum(trial.status == kt.engine.trial.TrialStatus.COMPLETED for trial in instance.oracle.trials.values())
         instance.reporter.search_begins(instance.project_dir, done)
         trial_callbacks.append(_TrainingEnd(instance.reporter))
     if tensorboard:
         trial_callbacks.append(keras.callbacks.TensorBoard(log_dir=os.fspath(Path(instance.project_dir) / "logs")))
     instance.search(callbacks=trial_callbacks, verbose=verbose)
     return instance
-
-
-def serve_oracle(oracle, num_workers: int | None = None, timeout: float | None = None, poll_seconds: float = 0.5) -> None:
-    """The chief's part of a distributed search: serves ``oracle`` over gRPC until the search is over.
-
-    It speaks KerasTuner's protocol (its servicer, its workers) and returns once the oracle has no trials left,
-    none is running, and every worker that asked for a trial has been told so — and, with ``num_workers``, once
-    that many distinct workers have been told so (a worker that starts after the others finished would
-    otherwise wait for a chief that is gone). KerasTuner's own ``start_server`` checks every 20 seconds and
-    leaves its server running; this checks every ``poll_seconds`` and stops the server. With ``timeout`` it
-    raises ``TimeoutError`` when the search is not over by then.
-    """
-    from concurrent import futures
-
-    import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
-
-    class Servicer(oracle_chief.OracleServicer):
-        def __init__(self, oracle) -> None:
-            super().__init__(oracle)
-            self.finished_workers: set[str] = set()
-
-        def CreateTrial(self, request, context):  # noqa: N802 - gRPC method name
-            trial = self.oracle.create_trial(request.tuner_id)
-            if trial.status == "STOPPED":
-                self.stop_triggered = True
-                self.finished_workers.add(request.tuner_id)
-            return protos.get_service().CreateTrialResponse(trial=trial.to_proto())
-
-    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = Servicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    if server.add_insecure_port(address) == 0:
-        raise OSError(f"the chief cannot listen on {address} (port in use?)")
-    server.start()
-    deadline = None if timeout is None else time.monotonic() + float(timeout)
-    try:
-        while not (
-            servicer.stop_triggered
-            and oracle_chief.exit_chief(oracle)
-            and len(servicer.finished_workers) >= (num_workers or 0)
-        ):
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"the distributed search did not finish within {timeout} s")
-            time.sleep(poll_seconds)
-    finally:
-        server.stop(grace=1.0)

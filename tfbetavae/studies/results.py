@@ -1,0 +1,107 @@
+"""A study's results: every row of every run folder, written as ``results.json`` and ``results.csv``, and the
+study's data sets, opened once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tfbetavae.runs import atomic_write_json, atomic_write_text
+from tfbetavae.studies.cell import read_rows
+from tfbetavae.studies.plan import StudyPlan, load_plan
+
+# --------------------------------------------------------------------------- results
+RESULT_COLUMNS = (
+    "cell", "setting", "objective", "beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim",
+    "precision", "seed", "step", "wall_seconds", "train_seconds", "metric_seconds", "fast",
+)
+# Columns of rows written since scores record their data set and how they were measured (metric_sizes as JSON).
+RECORD_COLUMNS = ("data", "protocol", "metric_sizes", "held_out_images", "eval_seed")
+
+
+def collect_results(study_dir: str | os.PathLike) -> list[dict]:
+    """Every row of every run folder of a study (finished or partial), in grid order."""
+    study_dir = Path(study_dir)
+    plan = load_plan(study_dir)
+    rows = []
+    for data, setting, seed in plan.cells():
+        cell = plan.cell_name(setting, seed, data if plan.data_axis else None)
+        rows.extend(sorted(read_rows(study_dir / "runs" / cell), key=lambda r: r["step"]))
+    return rows
+
+
+def write_results(study_dir: str | os.PathLike, rows: Sequence[Mapping]) -> tuple[Path, Path]:
+    """``results.json`` and ``results.csv`` (one row per run × evaluated step), written atomically."""
+    study_dir = Path(study_dir)
+    json_path = atomic_write_json(list(rows), study_dir / "results.json")
+    present = {k for row in rows for k in row}
+    record = [k for k in RECORD_COLUMNS if k in present]  # absent from rows written before scores recorded them
+    score_columns = sorted(present - set(RESULT_COLUMNS) - set(RECORD_COLUMNS))
+    columns = list(RESULT_COLUMNS)
+    if "data" in record:
+        columns.insert(columns.index("setting") + 1, "data")
+    columns += [k for k in record if k != "data"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[*columns, *score_columns], extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else json.dumps(v, sort_keys=True) if isinstance(v, dict) else v)
+                         for k, v in row.items()})
+    return json_path, atomic_write_text(buffer.getvalue(), study_dir / "results.csv")
+
+
+def resolve_study_data(spec: str):
+    """The ground-truth data a plan names (a study needs known factors to score disentanglement)."""
+    from tfbetavae.data.sources import has_factors, resolve_data
+
+    source = resolve_data(spec)
+    if not has_factors(source):
+        raise ValueError(f"a study needs data with known factors (e.g. dsprites) to score disentanglement; {spec!r} has none")
+    return source
+
+
+class StudyData:
+    """The data sets of a study's cells, each opened once, when its first cell needs it.
+
+    ``given``: data already opened for a study without a data axis (a ``GroundTruthData`` passed to ``study``).
+    """
+
+    def __init__(self, plan: StudyPlan, given: Any = None) -> None:
+        self.plan = plan
+        self.opened: dict[str, Any] = {}
+        if given is not None:
+            if plan.data_axis:
+                raise ValueError("a study with a data axis opens its data sets by name; pass names, not data")
+            self.opened[plan.data_names[0]] = given
+
+    def get(self, name: str | None) -> Any:
+        """The cell's data (``name`` None: the study's one data set)."""
+        name = self.plan.data_names[0] if name is None else name
+        if name not in self.opened:
+            self.opened[name] = resolve_study_data(name)
+        return self.opened[name]
+
+    def check(self) -> None:
+        """Opens every data set now, so a bad name or file fails before any cell trains; errors name the entry."""
+        for name in self.plan.data_names:
+            try:
+                self.get(name)
+            except (ValueError, FileNotFoundError, TypeError) as error:
+                if not self.plan.data_axis:
+                    raise
+                raise type(error)(f"data {name!r} of the study's data axis: {error}") from None
+
+
+def use_plan_precision(plan: StudyPlan) -> None:
+    """Sets the plan's Keras precision policy in this process (float32 unless the plan says otherwise)."""
+    if plan.precision == "float32":
+        return
+    from tfbetavae.precision import use_precision
+
+    use_precision(plan.precision)
