@@ -22,7 +22,7 @@ _NAMES_BY_MODULE = {
     "tuning": ("BetaVAEHyperModel", "search"),
     "studies": ("study",),
     "reference": ("load_reference", "reference_models"),
-    "objectives": ("BetaTCVAE", "FactorVAE"),
+    "objectives": ("BetaTCVAE", "DIPVAE", "FactorVAE"),
 }
 
 

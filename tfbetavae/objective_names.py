@@ -7,5 +7,5 @@ TensorFlow loads, and the model factory, studies and the tuner check against the
 
 __all__ = ["OBJECTIVES", "TRAIN_OBJECTIVES"]
 
-OBJECTIVES = ("beta-vae", "capacity", "beta-tcvae", "factor-vae")
+OBJECTIVES = ("beta-vae", "capacity", "beta-tcvae", "factor-vae", "dip-vae-i", "dip-vae-ii")
 TRAIN_OBJECTIVES = tuple(name for name in OBJECTIVES if name != "capacity")

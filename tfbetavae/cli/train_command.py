@@ -39,13 +39,22 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--beta", type=float, default=4.0)
     parser.add_argument(
         "--objective", choices=TRAIN_OBJECTIVES, default="beta-vae",
-        help="beta-vae (β·KL or capacity), beta-tcvae (Chen et al.) or factor-vae (Kim & Mnih)",
+        help="beta-vae (β·KL or capacity), beta-tcvae (Chen et al.), factor-vae (Kim & Mnih), "
+        "dip-vae-i or dip-vae-ii (Kumar et al.)",
     )
     parser.add_argument(
         "--tc-weight", type=float, default=None,
         help="weight of the total correlation: β of beta-tcvae (default 6), γ of factor-vae (default 35)",
     )
     parser.add_argument("--dataset-size", type=int, default=None, help="N for beta-tcvae on data without factors")
+    parser.add_argument(
+        "--lambda-od", type=float, default=None,
+        help="dip-vae-i/ii: weight of the codes' off-diagonal covariances (default 10)",
+    )
+    parser.add_argument(
+        "--lambda-d", type=float, default=None,
+        help="dip-vae-i/ii: weight of the diagonal's distance to 1 (default 10·λ_od for dip-vae-i, λ_od for dip-vae-ii)",
+    )
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps-per-epoch", type=int, default=None)
@@ -124,7 +133,7 @@ def run(args) -> int:
 
 def build_model(args, source, shape):
     """The model the arguments ask for (``tfbetavae.objectives.build_model``): BetaVAE (β or, with --capacity, the
-    capacity objective), BetaTCVAE or FactorVAE on the same network."""
+    capacity objective), BetaTCVAE, FactorVAE or DIPVAE on the same network."""
     from tfbetavae.data.sources import has_factors
     from tfbetavae.objectives import build_model as build
 
@@ -132,17 +141,20 @@ def build_model(args, source, shape):
         "latent_dim": args.latent_dim, "input_shape": shape, "likelihood": args.likelihood,
         "kernel_sizes": parse_ints(args.kernel_sizes, "--kernel-sizes"), "seed": args.seed,
     }
+    # DIP-VAE's weights when given (None: its defaults); the factory refuses them for another objective.
+    dip = {key: getattr(args, key, None) for key in ("lambda_od", "lambda_d")}
+    dip = {key: value for key, value in dip.items() if value is not None}
     if args.objective == "beta-vae":
         objective = "beta-vae" if args.capacity is None else "capacity"
         return build(objective, beta=args.beta, capacity=args.capacity, capacity_steps=args.capacity_steps,
-                     gamma=args.gamma, **common)
+                     gamma=args.gamma, **dip, **common)
     size = None
     if args.objective == "beta-tcvae":
         size = args.dataset_size if args.dataset_size is not None else len(source) if has_factors(source) else None
         if size is None:
             raise ValueError("--objective beta-tcvae on data without known factors needs --dataset-size N")
     # tc_weight None: the objective's own default (β 6 for beta-tcvae, γ 35 for factor-vae).
-    return build(args.objective, tc_weight=args.tc_weight, dataset_size=size, **common)
+    return build(args.objective, tc_weight=args.tc_weight, dataset_size=size, **dip, **common)
 
 
 def print_summary(run_dir) -> None:
@@ -158,7 +170,7 @@ def print_summary(run_dir) -> None:
     except OSError:
         rows = []
     config = read_run_config(run_dir) or {}
-    keys = [k for k in ("loss", "reconstruction", "kl", "active_dims", "capacity", "total_correlation")
+    keys = [k for k in ("loss", "reconstruction", "kl", "active_dims", "capacity", "total_correlation", "dip_penalty")
             if rows and rows[0].get(k) not in (None, "")]
     if keys:
         width = max(len(k) for k in keys)

@@ -6,11 +6,15 @@ Both are ``BetaVAE`` subclasses (same encoder, decoder, ``encode``/``decode``, `
 * ``BetaTCVAE``: rec + α·MI + β·TC + γ·dimension-wise KL, each estimated by minibatch-weighted sampling;
 * ``FactorVAE``: rec + KL + γ·TC, TC estimated by a discriminator trained alongside (two optimisers, one step).
 
+``DIPVAE`` (Kumar et al. 2018; DIP-VAE-I and -II) is one too: rec + KL + a penalty on the distance of the batch
+covariance of the codes from the identity.
+
 ``build_model(objective, ...)`` builds any of them (and ``BetaVAE``'s β and capacity modes) from an objective's name
 in ``OBJECTIVES``; ``objective_name(model)`` names a model's objective.
 """
 
 from tfbetavae.objectives.beta_tcvae import BetaTCVAE
+from tfbetavae.objectives.dip_vae import DIPVAE, dip_covariance, dip_penalty
 from tfbetavae.objectives.factor_vae import (
     Discriminator,
     FactorVAE,
@@ -33,6 +37,7 @@ __all__ = [
     "OBJECTIVES",
     "TC_WEIGHT",
     "BetaTCVAE",
+    "DIPVAE",
     "Discriminator",
     "FactorVAE",
     "check_dataset_size",
@@ -40,6 +45,8 @@ __all__ = [
     "dataset_size_of",
     "default_discriminator_optimizer",
     "density_ratio_tc",
+    "dip_covariance",
+    "dip_penalty",
     "discriminator_terms",
     "gaussian_log_density",
     "minibatch_weighted_decomposition",

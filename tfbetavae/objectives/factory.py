@@ -11,7 +11,10 @@ Objectives (``OBJECTIVES``):
 * ``beta-tcvae``: rec + α·MI + β·TC + γ·dimension-wise KL (Chen et al. 2018); needs ``dataset_size``; β (the
   total-correlation weight) defaults to 6;
 * ``factor-vae``: rec + β·KL + γ·TC with a discriminator (Kim & Mnih 2018); γ (the total-correlation weight)
-  defaults to 35.
+  defaults to 35;
+* ``dip-vae-i``, ``dip-vae-ii``: rec + KL + λ_od·Σ_{i≠j} C_ij² + λ_d·Σ_i (C_ii − 1)² (Kumar et al. 2018), C the
+  batch covariance of the posterior means (I) or of q(z) (II); ``lambda_od`` defaults to 10, ``lambda_d`` to 10·λ_od
+  (I) or λ_od (II).
 
 ``tc_weight`` names the total-correlation weight whatever the objective calls it (β of ``beta-tcvae``, γ of
 ``factor-vae``). A setting left at ``None`` takes the class's default, so a model built here has the same config as
@@ -28,12 +31,15 @@ import keras
 from tfbetavae.model import BetaVAE
 from tfbetavae.objective_names import OBJECTIVES
 from tfbetavae.objectives.beta_tcvae import BetaTCVAE
+from tfbetavae.objectives.dip_vae import DIPVAE
 from tfbetavae.objectives.factor_vae import FactorVAE
 
 __all__ = ["OBJECTIVES", "TC_WEIGHT", "build_model", "objective_name"]
 
 # Which constructor argument is the total-correlation weight, per objective that has one.
 TC_WEIGHT = {"beta-tcvae": "beta", "factor-vae": "gamma"}
+# The DIP-VAE objectives, by the dip_type each builds.
+DIP_TYPE = {"dip-vae-i": "i", "dip-vae-ii": "ii"}
 
 NetworksFactory = Callable[[tuple[int, ...], int], tuple[Any, Any]]
 
@@ -61,6 +67,8 @@ def build_model(
     decoder: keras.layers.Layer | None = None,
     networks: NetworksFactory | None = None,
     dataset_size: int | None = None,
+    lambda_od: float | None = None,
+    lambda_d: float | None = None,
     seed: int | None = None,
     **kwargs: Any,
 ) -> BetaVAE:
@@ -77,6 +85,8 @@ def build_model(
         encoder, decoder: your own networks (``BetaVAE``'s contract); or ``networks``, a function
             ``(input_shape, latent_dim) -> (encoder, decoder)`` called once here (fresh networks per model).
         dataset_size: N, the number of training examples, which ``beta-tcvae`` needs (other objectives ignore it).
+        lambda_od, lambda_d: the DIP-VAE weights of the covariance's off-diagonal and diagonal entries (``dip-vae-i``
+            and ``dip-vae-ii`` only); None: the class's default.
         **kwargs: further arguments of the class (``alpha`` of ``beta-tcvae``, the ``discriminator_*`` of
             ``factor-vae``, ``name``, ``dtype``).
     """
@@ -92,6 +102,12 @@ def build_model(
         raise ValueError("objective 'capacity' needs capacity, C_max in nats (e.g. 25)")
     if objective != "capacity" and capacity is not None:
         raise ValueError(f"capacity belongs to objective 'capacity', not {objective!r}")
+    dip = {"lambda_od": lambda_od, "lambda_d": lambda_d}
+    for key, value in dip.items():
+        if value is not None and objective not in DIP_TYPE:
+            raise ValueError(f"{key} belongs to objectives {' and '.join(DIP_TYPE)}, not {objective!r}")
+    if "dip_type" in kwargs:
+        raise ValueError("dip_type comes from the objective's name: use objective 'dip-vae-i' or 'dip-vae-ii'")
     if networks is not None:
         if encoder is not None or decoder is not None:
             raise ValueError("give networks (a factory) or encoder and decoder, not both")
@@ -112,6 +128,9 @@ def build_model(
         return BetaTCVAE(dataset_size=dataset_size, **common)
     if objective == "factor-vae":
         return FactorVAE(**common)
+    if objective in DIP_TYPE:
+        given_dip = {key: value for key, value in dip.items() if value is not None}
+        return DIPVAE(dip_type=DIP_TYPE[objective], **given_dip, **common)
     return BetaVAE(**common)
 
 
@@ -121,6 +140,8 @@ def objective_name(model: BetaVAE) -> str:
         return "factor-vae"
     if isinstance(model, BetaTCVAE):
         return "beta-tcvae"
+    if isinstance(model, DIPVAE):
+        return f"dip-vae-{model.dip_type}"
     if isinstance(model, BetaVAE):
         return "beta-vae" if model.capacity is None else "capacity"
     raise TypeError(f"model must be a tfbetavae BetaVAE (or an objective's subclass), got {type(model).__name__}")
