@@ -1,18 +1,28 @@
-"""Disentanglement metrics: β-VAE score, FactorVAE score, MIG, DCI and SAP, plus a Keras callback.
+"""Disentanglement metrics: β-VAE score, FactorVAE score, MIG, DCI, SAP, unsupervised scores and UDR, plus a Keras
+callback.
 
 Every metric takes ``(represent, data, ..., seed=0, progress=True)``: ``represent`` is a BetaVAE, an exported
 ``encode`` signature or any function images → codes (see ``as_representation``), ``data`` a
-``GroundTruthData``; each returns a dict of floats and is deterministic for a seed.
+``GroundTruthData`` (the unsupervised scores also take data without factors); each returns a dict of floats and is
+deterministic for a seed. ``udr`` ranks several models at once, without labels.
 """
 
 from tfbetavae.metrics.beta_vae import beta_vae_batches, beta_vae_score
 from tfbetavae.metrics.callback import DisentanglementCallback
 from tfbetavae.metrics.dci import dci, dci_from_codes
-from tfbetavae.metrics.evaluation import METRICS, check_metric_names, evaluate, scoring_record
+from tfbetavae.metrics.evaluation import (
+    METRICS,
+    check_metric_names,
+    evaluate,
+    metrics_without_factors,
+    scoring_record,
+)
 from tfbetavae.metrics.factor_vae import factor_vae_score
 from tfbetavae.metrics.mig import mig
 from tfbetavae.metrics.representation import as_representation, encode_in_batches
 from tfbetavae.metrics.sap import sap, sap_from_codes
+from tfbetavae.metrics.udr import UDRResult, udr, udr_from_codes
+from tfbetavae.metrics.unsupervised import unsupervised, unsupervised_from_codes
 
 __all__ = [
     "METRICS",
@@ -25,9 +35,15 @@ __all__ = [
     "dci_from_codes",
     "encode_in_batches",
     "evaluate",
+    "metrics_without_factors",
     "factor_vae_score",
     "mig",
     "sap",
     "sap_from_codes",
     "scoring_record",
+    "udr",
+    "udr_from_codes",
+    "UDRResult",
+    "unsupervised",
+    "unsupervised_from_codes",
 ]

@@ -135,6 +135,19 @@ register(MetricInfo(
     about="separated attribute predictability: gap between the two best single-dimension predictors (Kumar et al. 2018)",
 ))
 
+register(MetricInfo(
+    "unsupervised",
+    (Score("unsupervised_gaussian_total_correlation", "Gaussian total correlation", False),
+     Score("unsupervised_gaussian_wasserstein_correlation", "Gaussian Wasserstein correlation", False),
+     Score("unsupervised_gaussian_wasserstein_correlation_norm", "Gaussian Wasserstein correlation (normalised)", False),
+     Score("unsupervised_mutual_info_score", "mutual information between dimensions", False)),
+    main="unsupervised_gaussian_total_correlation",
+    # Encoding is the whole cost (the arithmetic on 10,000 codes takes milliseconds), as for MIG.
+    sizes=_sizes({"num_train": 10000}, {"num_train": 10000}, {"num_train": 1000}, {"num_train": 10000}),
+    needs_factors=False,
+    about="dependence between the dimensions of the posterior means, no labels needed (Locatello et al. 2019)",
+))
+
 # Scores every trial and every study row has, whatever the metrics: measured on held-out images.
 COMMON_SCORES: tuple[Score, ...] = (
     Score("reconstruction", "reconstruction (nats)", False),

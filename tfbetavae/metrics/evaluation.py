@@ -7,6 +7,7 @@ TensorBoard and KerasTuner can consume directly, so the callback reuses this fun
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from tfbetavae.metrics.factor_vae import factor_vae_score
 from tfbetavae.metrics.mig import mig
 from tfbetavae.metrics.representation import as_representation
 from tfbetavae.metrics.sap import sap
+from tfbetavae.metrics.unsupervised import resolve_source, unsupervised
 
 METRICS: dict[str, Callable[..., dict[str, float]]] = {
     "beta_vae": beta_vae_score,
@@ -25,6 +27,7 @@ METRICS: dict[str, Callable[..., dict[str, float]]] = {
     "mig": mig,
     "dci": dci,
     "sap": sap,
+    "unsupervised": unsupervised,
 }
 
 _RESERVED = ("represent", "data", "seed")
@@ -38,6 +41,7 @@ PROTOCOLS: dict[str, dict[str, dict[str, Any]]] = {
         "mig": {"num_bins": 20},
         "dci": {"protocol": "disentanglement_lib"},
         "sap": {"protocol": "disentanglement_lib"},
+        "unsupervised": {"num_bins": 20},
     },
 }
 
@@ -80,6 +84,33 @@ def check_metric_names(names: str | Sequence[str]) -> tuple[str, ...]:
     return names
 
 
+def metrics_without_factors() -> tuple[str, ...]:
+    """The metrics that score data without known factors (an array of images, an image folder)."""
+    return tuple(name for name in METRICS if not _needs_factors(name))
+
+
+def check_data_for(names: Sequence[str], data: Any) -> Any:
+    """``data`` ready for the named metrics: a data set name or an image folder is resolved (``resolve_source``), and data
+    without factors is refused by name when a chosen metric needs them."""
+    if isinstance(data, (str, os.PathLike)):
+        data = resolve_source(data)
+    if isinstance(data, GroundTruthData):
+        return data
+    needing = [name for name in names if _needs_factors(name)]
+    if needing:
+        raise ValueError(
+            f"{', '.join(needing)} need{'s' if len(needing) == 1 else ''} data with known factors (a GroundTruthData "
+            f"such as tfbetavae.dsprites()), and the {type(data).__name__} given has none; without factors choose from "
+            f"{list(metrics_without_factors())}"
+        )
+    return data
+
+
+def _needs_factors(name: str) -> bool:
+    info = catalogue.METRIC_INFO.get(name)
+    return True if info is None else info.needs_factors
+
+
 def route_kwargs(names: Sequence[str], kwargs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Keyword arguments for each metric.
 
@@ -113,8 +144,8 @@ def route_kwargs(names: Sequence[str], kwargs: Mapping[str, Any]) -> dict[str, d
 
 def evaluate(
     represent: Any,
-    data: GroundTruthData,
-    names: str | Sequence[str] = tuple(METRICS),
+    data: Any,
+    names: str | Sequence[str] | None = None,
     seed: int = 0,
     **kwargs: Any,
 ) -> dict[str, float]:
@@ -122,9 +153,15 @@ def evaluate(
 
     ``kwargs`` are routed as in ``route_kwargs``: shared keywords go to every metric that takes them,
     ``<metric>={...}`` to that metric only. Every metric gets the same ``seed``. ``protocol="disentanglement_lib"``
-    scores every metric with that library's estimators and settings (``apply_protocol``).
+    scores every metric with that library's estimators and settings (``apply_protocol``). ``names=None`` is every
+    metric the data allows: all of them for a GroundTruthData, ``metrics_without_factors()`` for data without factors
+    (an array of images, an image folder, a ``tf.data.Dataset``), which the other metrics refuse (``check_data_for``).
     """
+    if names is None:
+        data = check_data_for((), data)
+        names = tuple(METRICS) if isinstance(data, GroundTruthData) else metrics_without_factors()
     names = check_metric_names(names)
+    data = check_data_for(names, data)
     routed = route_kwargs(names, kwargs)
     represent_fn = as_representation(represent)
     results: dict[str, float] = {}

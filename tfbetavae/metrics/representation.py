@@ -72,6 +72,9 @@ def as_representation(represent: Any) -> RepresentFn:
 
     setattr(represent_fn, _ADAPTED_MARK, True)
     represent_fn.__doc__ = f"Codes of {type(represent).__name__} {getattr(represent, '__name__', '')}".rstrip()
+    # The images the model takes (None for a plain function): lets a metric read an image folder at the right size.
+    shape = getattr(represent, "image_shape", None)
+    represent_fn.image_shape = tuple(int(v) for v in shape) if isinstance(shape, (tuple, list)) else None
     return represent_fn
 
 
