@@ -35,6 +35,25 @@ def test_the_tables_of_studies_the_tuner_and_reports_are_the_catalogues():
     assert catalogue.study_main_key("beta_vae_paper") == "beta_vae_paper_eval_accuracy"
 
 
+def test_a_score_on_too_few_points_is_flagged_where_it_is_made(sprites):
+    """The β-VAE score on 10 evaluation points is noise (±0.32): evaluate warns; 100 points pass quietly."""
+    import warnings
+
+    import numpy as np
+
+    from tfbetavae.metrics import evaluate
+
+    def code(images):  # any representation shows the warning
+        return np.zeros((len(images), 2), np.float32)
+
+    assert catalogue.too_few_points("beta_vae", {"num_train": 10, "num_eval": 100}) is None
+    with pytest.warns(UserWarning, match=r"beta_vae on 10 evaluation points moves by about ±0.32"):
+        evaluate(code, sprites, names=["beta_vae"], num_train=10, num_eval=10, batch_size=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        evaluate(code, sprites, names=["mig"], num_train=100)
+
+
 def test_overrides_flat_or_nested_and_unknown_names():
     assert catalogue.sizes("dci", "study", {"num_train": 7, "dci": {"num_test": 3}, "num_eval": 9}) == {
         "num_train": 7, "num_test": 3}

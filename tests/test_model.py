@@ -209,7 +209,7 @@ def test_invalid_settings_raise_clear_errors(kwargs, word):
 @pytest.mark.parametrize(
     "images, word",
     [
-        (np.zeros((64, 64, 1), "float32"), "4-D"),
+        (np.zeros((64, 64, 1), "float32"), r"a batch \[n, 64, 64, 1\]; for one image pass images\[None\]"),
         (np.zeros((2, 32, 32, 1), "float32"), "shape"),
         (np.full((1, 64, 64, 1), np.nan, "float32"), "NaN"),
         (np.full((1, 64, 64, 1), 2.0, "float32"), r"\[0, 1\]"),

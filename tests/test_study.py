@@ -70,6 +70,7 @@ def test_results_files_and_report(tiny_study):
     assert len(table) == len(rows) and {"cell", "seed", "step", "mig", "wall_seconds"} <= set(table[0])
     summary = (folder / "summary.md").read_text()
     assert "FAST PRESET" in summary and "β=4" in summary
+    assert "Too few points to mean anything:** beta_vae on 10 evaluation points" in summary  # num_eval 10: noise
     pngs = sorted(p.name for p in folder.glob("*.png"))
     assert pngs and all((folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in pngs)
 
@@ -471,3 +472,41 @@ def test_a_study_scores_under_the_disentanglement_lib_protocol(tmp_path, monkeyp
         study(tmp_path / "dl", **tiny, verbose=False)
     with pytest.raises(ValueError, match="unknown protocol 'disentanglement'"):
         study(tmp_path / "other", **tiny, protocol="disentanglement", verbose=False)
+
+
+def test_dip_vae_settings_reach_the_factory_and_old_plans_stay_the_same():
+    """DIP-VAE cells get their λ_od through the one factory; plans without it serialise as before."""
+    from tfbetavae.objectives import DIPVAE
+    from tfbetavae.studies.cell import cell_model
+    from tfbetavae.studies.plan import Setting, make_settings
+
+    grid = make_settings(objectives=["dip-vae-i", "dip-vae-ii"], lambdas_od=[5.0, 20.0])
+    assert [s.key for s in grid] == [f"dip-vae-{t}_learning_rate=0.0001_latent_dim=10_lambda_od={v}"
+                                     for t in ("i", "ii") for v in (5, 20)]
+    model = cell_model(Setting(objective="dip-vae-ii", beta=None, lambda_od=5.0, latent_dim=3), (16, 16, 1), seed=0)
+    assert isinstance(model, DIPVAE) and model.dip_type == "ii" and model.lambda_od == 5.0
+    assert "lambda_od" not in Setting().as_json() and Setting(lambda_od=2.0).as_json()["lambda_od"] == 2.0
+    with pytest.raises(ValueError, match="trains on pairs"):
+        make_settings(objectives=["ada-gvae"])
+
+
+def test_local_workers_progress_reaches_the_callers_output(tmp_path):
+    """The chief forwards its workers' new log lines, prefixed, whole lines only, from where each log stood."""
+    from tfbetavae.studies.grid import _LogFollower
+
+    first, second = tmp_path / "worker0.log", tmp_path / "worker1.log"
+    first.write_text("an earlier run's line\n")
+    said: list[str] = []
+    follower = _LogFollower({"worker0": (first, first.stat().st_size), "worker1": (second, 0)}, said.append,
+                            poll_seconds=0.05)
+    follower.start()
+    with open(first, "a") as handle:
+        handle.write("cell 1/4: beta=1 seed 0, step 10/30, loss 99.0\ncell 1/4: half a li")
+    second.write_text("cell 2/4: beta=4 seed 0: training 30 steps\n")
+    time.sleep(0.3)
+    with open(first, "a") as handle:
+        handle.write("ne\n")
+    follower.stop()
+    assert said.count("worker0: cell 1/4: beta=1 seed 0, step 10/30, loss 99.0") == 1
+    assert "worker1: cell 2/4: beta=4 seed 0: training 30 steps" in said
+    assert "worker0: cell 1/4: half a line" in said and not any("earlier" in line for line in said)

@@ -169,7 +169,7 @@ def test_save_reconstructions_kl_chart_and_gif(rigged, images, tmp_path):
 def test_clear_errors_for_bad_inputs(rigged, images, tmp_path):
     with pytest.raises(ValueError, match=r"image must have shape \(16, 16, 1\) for this model, got \(32, 32, 1\)"):
         viz.traversal_grid(rigged, np.zeros((32, 32, 1), np.float32))
-    with pytest.raises(ValueError, match=r"shape \[n, 16, 16, 1\]"):
+    with pytest.raises(ValueError, match=r"shape \[batch, 16, 16, 1\] for this model"):
         viz.save_traversal(rigged, np.zeros((4, 32, 32, 1), np.float32), tmp_path / "x.png")
     with pytest.raises(ValueError, match="one image"):
         viz.traversal_grid(rigged, images[:2])

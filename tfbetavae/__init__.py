@@ -22,8 +22,29 @@ _NAMES_BY_MODULE = {
     "tuning": ("BetaVAEHyperModel", "search"),
     "studies": ("study",),
     "reference": ("load_reference", "reference_models"),
-    "objectives": ("BetaTCVAE", "DIPVAE", "FactorVAE"),
+    "objectives": ("AdaGVAE", "AdaMLVAE", "BetaTCVAE", "DIPVAE", "FactorVAE"),
 }
+
+
+# Modules that never import TensorFlow: naming them leaves TensorFlow unloaded.
+_LIGHT_MODULES = frozenset({"checks", "choices", "cli", "objective_names", "progress", "runs"})
+
+
+def _quiet_tensorflow_import(module: str) -> None:
+    """Imports TensorFlow with its C++ start-up lines hidden, before a public name first needs it: Python users see
+    no "oneDNN custom operations" or CUDA lines, as on the command line (``TFBETAVAE_VERBOSE=1`` shows them)."""
+    import os
+    import sys
+
+    if "tensorflow" in sys.modules or module.split(".")[0] in _LIGHT_MODULES or os.environ.get("TFBETAVAE_VERBOSE"):
+        return
+    from tfbetavae.progress import native_stderr_hidden
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with native_stderr_hidden():
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()  # "failed call to cuInit" on a CPU-only machine, unheard
 
 
 def _lazy_attributes(package: str, names: dict[str, str] | None = None) -> tuple:
@@ -41,8 +62,13 @@ def _lazy_attributes(package: str, names: dict[str, str] | None = None) -> tuple
 
     names = dict(names or {})
 
+    def public_name(name: str) -> bool:
+        return name.isidentifier() and not name.startswith("_")
+
     def __getattr__(name: str):
         module = sys.modules[package]
+        if public_name(name):
+            _quiet_tensorflow_import(names.get(name, name))
         if name in names:
             value = getattr(importlib.import_module(f"{package}.{names[name]}"), name)
             setattr(module, name, value)  # later look-ups skip this function

@@ -30,7 +30,7 @@ import tensorflow_probability as tfp
 
 from tfbetavae import likelihoods as _likelihoods
 from tfbetavae.checks import non_negative_float, positive_float, positive_int
-from tfbetavae.data.ground_truth import check_images
+from tfbetavae.data.ground_truth import check_batch
 from tfbetavae.likelihoods import LIKELIHOODS, Likelihood
 from tfbetavae.networks import standard_networks, validate_input_shape
 
@@ -108,19 +108,6 @@ def _declared_input_shape(encoder) -> tuple[int, ...] | None:
     if isinstance(shape, tuple) and len(shape) > 1 and all(isinstance(d, int) for d in shape[1:]):
         return tuple(shape[1:])
     return None
-
-
-def _check_vectors(vectors) -> np.ndarray:
-    """A batch of vectors [B, D] as finite float32, or a ValueError naming the problem."""
-    array = np.asarray(vectors)
-    if array.ndim != 2:
-        raise ValueError(f"vectors must be 2-D [batch, features], got shape {array.shape}")
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
-        raise ValueError(f"vectors must be numeric, got dtype {array.dtype}")
-    array = array.astype(np.float32)
-    if not np.all(np.isfinite(array)):
-        raise ValueError("vectors contain NaN or infinite values")
-    return array
 
 
 @keras.saving.register_keras_serializable(package="tfbetavae")
@@ -473,15 +460,7 @@ class BetaVAE(keras.Model):
     def _checked(self, images):
         if isinstance(images, tf.Tensor) and not tf.executing_eagerly():
             return tf.cast(images, tf.float32)
-        if len(self.image_shape) == 3:
-            array = check_images(images)
-        else:
-            array = _check_vectors(images)
-        if tuple(array.shape[1:]) != self.image_shape:
-            raise ValueError(f"images must have shape [batch, {', '.join(map(str, self.image_shape))}], got {array.shape}")
-        if not len(array):  # the convolutions fail on a batch of 0 with an unreadable TensorFlow error
-            raise ValueError("images is an empty batch: give at least one image")
-        return tf.convert_to_tensor(array)
+        return tf.convert_to_tensor(check_batch(images, self.image_shape))
 
     def _check_codes(self, codes):
         array = np.asarray(codes, dtype=np.float32)

@@ -22,6 +22,7 @@ import keras
 
 from tfbetavae import __version__
 from tfbetavae.checks import positive_float, positive_int
+from tfbetavae.data.pairs import pairs_dataset
 from tfbetavae.data.pipeline import training_dataset
 from tfbetavae.model import BetaVAE
 
@@ -306,7 +307,8 @@ def train(
     verbose="auto",
     extra_config: dict | None = None,
 ) -> keras.callbacks.History:
-    """Trains ``model`` for ``steps`` batches of ``data`` (any source ``training_dataset`` accepts).
+    """Trains ``model`` for ``steps`` batches of ``data`` (any source ``training_dataset`` accepts; for a model that
+    trains on pairs, any source ``tfbetavae.data.pairs.pairs_dataset`` accepts).
 
     With ``run_dir`` the run is logged, checkpointed and resumable: running the same call again after
     an interruption (even ``kill -9``) restores the last epoch's checkpoint — weights, optimizer state,
@@ -373,7 +375,10 @@ def train(
     if verbose:
         print(f"Training steps {start + 1}-{steps} in {model.dtype_policy.name} precision "
               f"(compute {model.dtype_policy.compute_dtype}, variables {model.dtype_policy.variable_dtype})")
-    dataset = training_dataset(data, batch_size=batch_size, seed=seed, start=start)
+    if getattr(model, "trains_on_pairs", False):  # Ada-GVAE, Ada-ML-VAE: batches (x1, x2), see tfbetavae.data.pairs
+        dataset = pairs_dataset(data, batch_size=batch_size, seed=seed, start=start, input_shape=model.image_shape)
+    else:
+        dataset = training_dataset(data, batch_size=batch_size, seed=seed, start=start)
     history = model.fit(
         dataset, epochs=math.ceil(steps / steps_per_epoch), initial_epoch=start // steps_per_epoch,
         steps_per_epoch=steps_per_epoch, callbacks=[*callbacks, StopAtStep(steps)], verbose=verbose, shuffle=False,

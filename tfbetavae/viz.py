@@ -36,7 +36,7 @@ import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
 from tfbetavae.checks import int_at_least, positive_int
-from tfbetavae.data.ground_truth import check_images
+from tfbetavae.data.ground_truth import check_batch
 from tfbetavae.figures import figure, save_figure, save_image
 from tfbetavae.loading import as_model, closed_form_kl
 from tfbetavae.model import ACTIVE_KL_THRESHOLD
@@ -109,17 +109,7 @@ class _Adapter:
             )
 
     def images(self, images, name: str = "images") -> np.ndarray:
-        array = np.asarray(images)
-        if array.ndim == 3 and tuple(array.shape) == self.image_shape:
-            raise ValueError(f"{name} must be a batch [n, {_shape_text(self.image_shape)}]; for one image pass image[None]")
-        array = check_images(array, name)
-        if len(array) == 0:
-            raise ValueError(f"{name} is an empty batch")
-        if tuple(array.shape[1:]) != self.image_shape:
-            raise ValueError(
-                f"{name} must have shape [n, {_shape_text(self.image_shape)}] for this model, got {array.shape}"
-            )
-        return array
+        return check_batch(images, self.image_shape, name)
 
     def one_image(self, image, name: str = "image") -> np.ndarray:
         array = np.asarray(image)
@@ -151,10 +141,6 @@ class _Adapter:
         if kl.shape != (self.latent_dim,):
             raise ValueError(f"the KL per dimension has shape {kl.shape}, expected ({self.latent_dim},)")
         return kl
-
-
-def _shape_text(shape) -> str:
-    return ", ".join(str(d) for d in shape)
 
 
 # --------------------------------------------------------------------------- traversals as arrays
@@ -531,9 +517,7 @@ class TraversalCallback(keras.callbacks.Callback):
         super().__init__()
         positive_int(every, "every")
         self.log_dir = os.fspath(log_dir)
-        self.images = check_images(images)
-        if len(self.images) == 0:
-            raise ValueError("images is an empty batch")
+        self.images = check_batch(images)
         self.every = int(every)
         self.limits = _check_limits(limits)
         self.steps = _check_steps(steps)

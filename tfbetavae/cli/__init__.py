@@ -9,15 +9,16 @@ pointed away: TensorFlow's C++ start-up lines (CUDA drivers, oneDNN) are written
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import logging
 import os
 import pkgutil
 import sys
-import tempfile
 
 from tfbetavae import __version__
+from tfbetavae.progress import import_tensorflow_quietly, native_stderr_hidden  # noqa: F401 - their old home
+
+_native_stderr_hidden = native_stderr_hidden  # its old name
 
 VERBOSE_HELP = "show TensorFlow's start-up and C++ log lines (hidden by default)"
 
@@ -57,54 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
             # SUPPRESS: an absent sub-command flag must not overwrite `tfbetavae --verbose CMD`.
             subparser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
-
-
-@contextlib.contextmanager
-def _native_stderr_hidden():
-    """Points file descriptor 2 at a temporary file; replays it if the block raises (so failures stay visible)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def import_tensorflow_quietly(verbose: bool = False, threads: int | None = None, fresh_context: bool = False) -> None:
-    """Imports TensorFlow and Keras, and lets TensorFlow look for devices, without the lines that writes to stderr.
-
-    The oneDNN warm-up below creates TensorFlow's runtime context, after which thread counts and collective ops
-    are fixed: ``threads`` are set before it, and ``fresh_context`` (a multi-worker strategy, which must configure
-    collectives at start-up) skips it — FactorVAE may then print oneDNN's one int32 line.
-    """
-    if verbose or "tensorflow" in sys.modules:
-        import tensorflow  # noqa: F401
-
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # C++ lines after absl starts
-    with _native_stderr_hidden():
-        import keras  # noqa: F401
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()  # looks for GPUs now: a CPU-only machine logs "failed call to cuInit"
-        if threads:
-            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-            tf.config.threading.set_inter_op_parallelism_threads(int(threads))
-        if fresh_context:
-            return
-        # oneDNN's graph pass logs "oneDNN supports DT_INT32 only on platforms with AVX-512" at ERROR level (above
-        # TF_CPP_MIN_LOG_LEVEL=2) the first time a graph transposes int32 (FactorVAE's permutation does); it logs
-        # it once per process (absl::call_once in tensorflow/core/util/util.cc), so say it here, unheard.
-        tf.function(lambda x: tf.transpose(x + 1))(tf.zeros([1, 2], tf.int32))
 
 
 class _CurrentStderrHandler(logging.StreamHandler):

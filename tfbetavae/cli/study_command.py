@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from tfbetavae.choices import OBJECTIVES, PROTOCOLS, STUDY_SCORES
 from tfbetavae.cli.train_command import parse_floats, parse_ints
-from tfbetavae.objective_names import OBJECTIVES
 
-SCORE_NAMES = ("beta_vae", "beta_vae_paper", "factor_vae", "mig", "dci", "sap")
+SCORE_NAMES = STUDY_SCORES  # kept: its old name
 
 
 def add_parser(subparsers) -> None:
@@ -33,6 +33,7 @@ def add_parser(subparsers) -> None:
     grid.add_argument("--capacity", default="25", help="C_max values (nats) of the capacity objective")
     grid.add_argument("--gamma", default=None, help="γ values: capacity (default 1000) or factor-vae (default 35)")
     grid.add_argument("--capacity-steps", type=int, default=None, help="steps over which C rises to C_max")
+    grid.add_argument("--lambda-od", default="10", help="λ_od values of dip-vae-i and dip-vae-ii (λ_d follows)")
     grid.add_argument("--learning-rate", default=None, help="learning rate(s), e.g. 1e-4,5e-4 (default: the library's)")
     grid.add_argument("--latent-dim", default="10", help="latent size(s)")
     grid.add_argument("--seeds", default="0,1,2", help="training seeds, e.g. 0,1,2 (each appears once)")
@@ -53,7 +54,7 @@ def add_parser(subparsers) -> None:
              "dsprites,color-dsprites,noisy-dsprites trains and scores every setting × seed on each",
     )
     run.add_argument(
-        "--protocol", choices=("library", "disentanglement_lib"), default="library",
+        "--protocol", choices=PROTOCOLS, default="library",
         help="the metrics' estimators and settings (docs/metrics.md); every result row records it",
     )
     run.add_argument("--level", type=float, default=0.05, help="significance level of the rank tests in the report")
@@ -110,6 +111,7 @@ def run_command(args) -> int:
         capacity_steps=args.capacity_steps,
         learning_rates=DEFAULT_LEARNING_RATE if args.learning_rate is None else parse_floats(args.learning_rate, "--learning-rate"),
         latent_dims=parse_ints(args.latent_dim, "--latent-dim"),
+        lambdas_od=parse_floats(args.lambda_od, "--lambda-od"),
         scores=[part for part in args.scores.split(",") if part],
         metric_sizes=sizes,
         fast=args.fast,

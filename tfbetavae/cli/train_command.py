@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfbetavae.objective_names import TRAIN_OBJECTIVES  # capacity is beta-vae with --capacity
+from tfbetavae.objective_names import PAIR_OBJECTIVES, TRAIN_OBJECTIVES  # capacity is beta-vae with --capacity
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,11 +36,13 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train a β-VAE", description=__doc__)
     add_data_arguments(parser)
     add_model_arguments(parser)
-    parser.add_argument("--beta", type=float, default=4.0)
+    parser.add_argument(
+        "--beta", type=float, default=None, help="weight of the KL (default 4; 1 for ada-gvae and ada-ml-vae)"
+    )
     parser.add_argument(
         "--objective", choices=TRAIN_OBJECTIVES, default="beta-vae",
         help="beta-vae (β·KL or capacity), beta-tcvae (Chen et al.), factor-vae (Kim & Mnih), "
-        "dip-vae-i or dip-vae-ii (Kumar et al.)",
+        "dip-vae-i or dip-vae-ii (Kumar et al.), ada-gvae or ada-ml-vae (Locatello et al. 2020, on pairs: --pairs)",
     )
     parser.add_argument(
         "--tc-weight", type=float, default=None,
@@ -54,6 +56,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--lambda-d", type=float, default=None,
         help="dip-vae-i/ii: weight of the diagonal's distance to 1 (default 10·λ_od for dip-vae-i, λ_od for dip-vae-ii)",
+    )
+    pairs = parser.add_mutually_exclusive_group()
+    pairs.add_argument(
+        "--pairs", default=None, metavar="k=N|k=random",
+        help="ada-gvae/ada-ml-vae: pairs of --data images sharing all factors but k (k=random: 1 to F-1 per pair)",
+    )
+    pairs.add_argument(
+        "--pairs-from", default=None, metavar="A,B",
+        help="ada-gvae/ada-ml-vae: your pairs, two image folders aligned by sorted file name (--image-size, --channels)",
     )
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -118,22 +129,69 @@ def run(args) -> int:
         make_deterministic(args.seed)
     else:
         keras.utils.set_random_seed(args.seed)
-    source, shape = build_source(args)
+    pair_objective = args.objective in PAIR_OBJECTIVES
+    if not pair_objective and (args.pairs or args.pairs_from):
+        raise ValueError(f"--pairs and --pairs-from are for the objectives trained on pairs: {', '.join(PAIR_OBJECTIVES)}")
+    source, shape = build_pair_source(args) if pair_objective else build_source(args)
+    pair_config = {"pairs": args.pairs, "pairs_from": args.pairs_from} if pair_objective else {}
+    # A run on your pair folders names the first as its data: evaluate and traverse read single images there.
+    data = args.pairs_from.split(",")[0] if pair_objective and args.pairs_from else args.data
     with strategy.scope(), precision_scope(args.precision) as precision:  # the model keeps its dtype policy
         model = build_model(args, source, shape)
         compile_model(model, args.learning_rate)
     train(
         model, source, steps=args.steps, batch_size=args.batch_size, run_dir=args.out,
         steps_per_epoch=args.steps_per_epoch, seed=args.seed, learning_rate=args.learning_rate,
-        extra_config={"data": args.data, "objective": args.objective, "precision": precision},
+        extra_config={"data": data, "objective": args.objective, "precision": precision, **pair_config},
     )
     print_summary(args.out)
     return 0
 
 
+def parse_pairs(text: str) -> int | str:
+    """``--pairs``: ``k=N`` or ``k=random`` (the number of factors a pair differs in), with an error naming it."""
+    key, _, value = str(text).partition("=")
+    if key.strip() != "k" or not value.strip():
+        raise ValueError(f"--pairs must be k=N or k=random (how many factors a pair differs in), got {text!r}")
+    value = value.strip()
+    if value == "random":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"--pairs must be k=N or k=random (how many factors a pair differs in), got {text!r}") from None
+
+
+def build_pair_source(args):
+    """The pairs (``tfbetavae.data.pairs``) and the image shape for a pair objective: ``--pairs k=…`` over the
+    ground-truth data of ``--data``, or ``--pairs-from A,B``, two aligned image folders."""
+    if args.pairs_from:
+        folders = [part.strip() for part in args.pairs_from.split(",")]
+        if len(folders) != 2 or not all(folders):
+            raise ValueError(f"--pairs-from must be two image folders A,B, got {args.pairs_from!r}")
+        size = parse_ints(args.image_size, "--image-size")
+        return tuple(folders), (*size, args.channels)
+    if not args.pairs:
+        raise ValueError(
+            f"--objective {args.objective} trains on pairs: give --pairs k=N (or k=random) to draw them from --data, "
+            "or --pairs-from A,B (two aligned image folders)"
+        )
+    from tfbetavae.data.pairs import GroundTruthPairs
+    from tfbetavae.data.sources import has_factors, resolve_data
+
+    k = parse_pairs(args.pairs)
+    source = resolve_data(args.data, args.tfds_data_dir)
+    if not has_factors(source):
+        raise ValueError(
+            f"--pairs {args.pairs} draws pairs from a data set with known factors; --data {args.data} has none "
+            "(give --pairs-from A,B for your own pairs)"
+        )
+    return GroundTruthPairs(source, k), tuple(source.observation_shape)
+
+
 def build_model(args, source, shape):
     """The model the arguments ask for (``tfbetavae.objectives.build_model``): BetaVAE (β or, with --capacity, the
-    capacity objective), BetaTCVAE, FactorVAE or DIPVAE on the same network."""
+    capacity objective), BetaTCVAE, FactorVAE, DIPVAE, AdaGVAE or AdaMLVAE on the same network."""
     from tfbetavae.data.sources import has_factors
     from tfbetavae.objectives import build_model as build
 
@@ -148,6 +206,8 @@ def build_model(args, source, shape):
         objective = "beta-vae" if args.capacity is None else "capacity"
         return build(objective, beta=args.beta, capacity=args.capacity, capacity_steps=args.capacity_steps,
                      gamma=args.gamma, **dip, **common)
+    if args.objective in PAIR_OBJECTIVES:  # beta None: the objective's own default (1)
+        return build(args.objective, beta=args.beta, tc_weight=args.tc_weight, **dip, **common)
     size = None
     if args.objective == "beta-tcvae":
         size = args.dataset_size if args.dataset_size is not None else len(source) if has_factors(source) else None
@@ -170,7 +230,8 @@ def print_summary(run_dir) -> None:
     except OSError:
         rows = []
     config = read_run_config(run_dir) or {}
-    keys = [k for k in ("loss", "reconstruction", "kl", "active_dims", "capacity", "total_correlation", "dip_penalty")
+    keys = [k for k in ("loss", "reconstruction", "kl", "active_dims", "capacity", "total_correlation", "dip_penalty",
+                        "shared_dims")
             if rows and rows[0].get(k) not in (None, "")]
     if keys:
         width = max(len(k) for k in keys)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tfbetavae.choices import LIKELIHOODS, PROTOCOLS, TUNERS
 from tfbetavae.cli.train_command import add_data_arguments, parse_floats, parse_ints
 
 
@@ -28,11 +29,11 @@ def add_parser(subparsers) -> None:
     space.add_argument("--capacity", default=None, help="C_max values (nats): search the capacity objective, not β")
     space.add_argument("--gamma", default="1000", help="γ of the capacity objective (or a comma list)")
     space.add_argument("--capacity-steps", type=int, default=None, help="steps over which C rises (default --steps)")
-    space.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli")
+    space.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli")
     space.add_argument("--kernel-sizes", default="4,4,4,4", help="encoder kernels, e.g. 4,4,2,2")
     search = parser.add_argument_group("search")
     search.add_argument("--dir", required=True, help="search folder, e.g. tuning/NAME (re-running resumes it)")
-    search.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random")
+    search.add_argument("--tuner", choices=TUNERS, default="random")
     search.add_argument("--trials", type=int, default=10, help="number of trials (Hyperband: a cap)")
     search.add_argument("--steps", type=int, default=1000, help="training steps of a full trial")
     search.add_argument("--batch-size", type=int, default=64)
@@ -65,7 +66,7 @@ def add_parser(subparsers) -> None:
         help="score on the metrics' own (the papers') sizes, e.g. 10000 + 5000 β-VAE-score points, not the tuner's",
     )
     objective.add_argument(
-        "--protocol", choices=("library", "disentanglement_lib"), default="library",
+        "--protocol", choices=PROTOCOLS, default="library",
         help="the metric's estimators and settings: the library's own, or disentanglement_lib's (docs/metrics.md)",
     )
     output = parser.add_argument_group("output")

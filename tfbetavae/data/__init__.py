@@ -13,6 +13,7 @@ from tfbetavae.data.dsprites_variants import ColorDSprites, NoisyDSprites, Screa
 from tfbetavae.data.ground_truth import GroundTruthData, check_images
 from tfbetavae.data.indexed import IndexedImages
 from tfbetavae.data.mpi3d import MPI3D, load_mpi3d
+from tfbetavae.data.pairs import GroundTruthPairs, differing_factors, pairs_dataset
 from tfbetavae.data.pipeline import (
     array_dataset,
     dataset_pipeline,
@@ -50,6 +51,9 @@ __all__ = [
     "training_dataset",
     "tfds_dataset",
     "GroundTruthData",
+    "GroundTruthPairs",
+    "differing_factors",
+    "pairs_dataset",
     "ProceduralDSprites",
     "check_images",
     "dsprites",

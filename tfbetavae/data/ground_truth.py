@@ -111,3 +111,34 @@ def check_images(images: np.ndarray, name: str = "images") -> np.ndarray:
     if values.size and (values.min() < 0.0 or values.max() > 1.0):
         raise ValueError(f"{name} must lie in [0, 1], got values in [{array.min():g}, {array.max():g}]")
     return values
+
+
+def check_batch(values, shape: tuple[int, ...] | None = None, name: str = "images") -> np.ndarray:
+    """The one check of a batch a model is given: images [n, H, W, C] in [0, 1] (uint8 scaled), or vectors [n, D].
+
+    ``shape`` is one element's shape (the model's ``image_shape``; length 1 for vectors, any finite values); None
+    accepts any images. Errors name the argument and say what was expected: one image where a batch was needed,
+    another shape, an empty batch, a non-numeric dtype, NaN, or values outside [0, 1]. Returns float32.
+    (``tfbetavae.loading`` keeps its own copy with the same words: it opens a SavedModel as a lone file.)
+    """
+    array = np.asarray(values)
+    shape = None if shape is None else tuple(int(d) for d in shape)
+    if shape is not None and tuple(array.shape) == shape:
+        one = "vector" if len(shape) == 1 else "image"
+        raise ValueError(f"{name} must be a batch [n, {', '.join(map(str, shape))}]; for one {one} pass {name}[None]")
+    if shape is not None and len(shape) == 1:  # vectors: numeric and finite, any value
+        if array.ndim != 2:
+            raise ValueError(f"{name} must be 2-D [batch, features], got shape {array.shape}")
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+            raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
+        array = array.astype(np.float32)
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} contain NaN or infinite values")
+    else:
+        array = check_images(array, name)
+    if shape is not None and tuple(array.shape[1:]) != shape:
+        raise ValueError(f"{name} must have shape [batch, {', '.join(map(str, shape))}] for this model, got {array.shape}")
+    if not len(array):  # the convolutions fail on a batch of 0 with an unreadable TensorFlow error
+        raise ValueError(f"{name} is an empty batch: give at least one")
+    return array
+

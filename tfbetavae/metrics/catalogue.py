@@ -29,6 +29,7 @@ __all__ = [
     "MetricInfo",
     "Score",
     "direction",
+    "MIN_EVALUATION_POINTS",
     "label",
     "metric_keys",
     "primary_key",
@@ -37,6 +38,7 @@ __all__ = [
     "sizes",
     "study_main_key",
     "study_sizes",
+    "too_few_points",
 ]
 
 PRESETS = ("paper", "study", "fast", "tune")
@@ -235,6 +237,22 @@ def sizes(metric: str, preset: str = "paper", overrides: Mapping[str, Any] | Non
     for source in (overrides, nested if isinstance(nested, Mapping) else {}):
         result.update({key: int(value) for key, value in source.items() if key in result})
     return result
+
+
+# Fewer held-out points than this and an accuracy moves by more than ±0.1 from sampling alone (1/√n): the number
+# says nothing about the model. A score on so few points is reported with a warning, never silently.
+MIN_EVALUATION_POINTS = 100
+
+
+def too_few_points(metric: str, sizes: Mapping[str, int]) -> str | None:
+    """Why a score on ``sizes`` means nothing (its evaluation points below ``MIN_EVALUATION_POINTS``), or None."""
+    key = next((k for k in ("num_eval", "num_test") if k in sizes), "num_train")
+    points = int(sizes.get(key, MIN_EVALUATION_POINTS))
+    if points >= MIN_EVALUATION_POINTS:
+        return None
+    return (f"{metric} on {points} {'evaluation' if key != 'num_train' else ''} points moves by about "
+            f"±{1 / points ** 0.5:.2f} from sampling alone; use {key} ≥ {MIN_EVALUATION_POINTS} for a number that means "
+            "something").replace("  ", " ")
 
 
 def study_main_key(name: str) -> str:

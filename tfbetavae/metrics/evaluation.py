@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -163,6 +164,11 @@ def evaluate(
     names = check_metric_names(names)
     data = check_data_for(names, data)
     routed = route_kwargs(names, kwargs)
+    for name in names:  # a score on a handful of points is noise: say so where it is made
+        reason = catalogue.too_few_points(name, catalogue.sizes(name, "paper", routed[name])) \
+            if name in catalogue.METRIC_INFO else None
+        if reason:
+            warnings.warn(reason, UserWarning, stacklevel=2)
     represent_fn = as_representation(represent)
     results: dict[str, float] = {}
     for name in names:

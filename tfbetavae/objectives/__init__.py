@@ -9,6 +9,9 @@ Both are ``BetaVAE`` subclasses (same encoder, decoder, ``encode``/``decode``, `
 ``DIPVAE`` (Kumar et al. 2018; DIP-VAE-I and -II) is one too: rec + KL + a penalty on the distance of the batch
 covariance of the codes from the identity.
 
+``AdaGVAE`` and ``AdaMLVAE`` (Locatello et al. 2020) are too, trained on pairs (x1, x2) that share some factors: the
+latent dimensions a pair shares (the adaptive threshold, ``shared_dimensions``) take one aggregate of both posteriors.
+
 ``build_model(objective, ...)`` builds any of them (and ``BetaVAE``'s β and capacity modes) from an objective's name
 in ``OBJECTIVES``; ``objective_name(model)`` names a model's objective.
 """
@@ -32,10 +35,26 @@ from tfbetavae.objectives.total_correlation import (
     pairwise_log_density,
     permute_dims,
 )
+from tfbetavae.objectives.weak import (
+    AdaGVAE,
+    AdaMLVAE,
+    PairVAE,
+    average_posteriors,
+    pair_posteriors,
+    product_of_posteriors,
+    shared_dimensions,
+)
 
 __all__ = [
     "OBJECTIVES",
     "TC_WEIGHT",
+    "AdaGVAE",
+    "AdaMLVAE",
+    "PairVAE",
+    "average_posteriors",
+    "pair_posteriors",
+    "product_of_posteriors",
+    "shared_dimensions",
     "BetaTCVAE",
     "DIPVAE",
     "Discriminator",

@@ -14,7 +14,10 @@ Objectives (``OBJECTIVES``):
   defaults to 35;
 * ``dip-vae-i``, ``dip-vae-ii``: rec + KL + λ_od·Σ_{i≠j} C_ij² + λ_d·Σ_i (C_ii − 1)² (Kumar et al. 2018), C the
   batch covariance of the posterior means (I) or of q(z) (II); ``lambda_od`` defaults to 10, ``lambda_d`` to 10·λ_od
-  (I) or λ_od (II).
+  (I) or λ_od (II);
+* ``ada-gvae``, ``ada-ml-vae``: rec + β·KL trained on pairs (x1, x2), the latent dimensions a pair shares taking the
+  average (GVAE) or the product (ML-VAE) of its two posteriors (Locatello et al. 2020); β defaults to 1. Train them
+  on pairs from ``tfbetavae.data.pairs``.
 
 ``tc_weight`` names the total-correlation weight whatever the objective calls it (β of ``beta-tcvae``, γ of
 ``factor-vae``). A setting left at ``None`` takes the class's default, so a model built here has the same config as
@@ -33,6 +36,7 @@ from tfbetavae.objective_names import OBJECTIVES
 from tfbetavae.objectives.beta_tcvae import BetaTCVAE
 from tfbetavae.objectives.dip_vae import DIPVAE
 from tfbetavae.objectives.factor_vae import FactorVAE
+from tfbetavae.objectives.weak import AdaGVAE, AdaMLVAE, PairVAE
 
 __all__ = ["OBJECTIVES", "TC_WEIGHT", "build_model", "objective_name"]
 
@@ -40,6 +44,9 @@ __all__ = ["OBJECTIVES", "TC_WEIGHT", "build_model", "objective_name"]
 TC_WEIGHT = {"beta-tcvae": "beta", "factor-vae": "gamma"}
 # The DIP-VAE objectives, by the dip_type each builds.
 DIP_TYPE = {"dip-vae-i": "i", "dip-vae-ii": "ii"}
+
+# The objectives trained on pairs (tfbetavae.objective_names.PAIR_OBJECTIVES), by class.
+PAIR_CLASSES = {"ada-gvae": AdaGVAE, "ada-ml-vae": AdaMLVAE}
 
 NetworksFactory = Callable[[tuple[int, ...], int], tuple[Any, Any]]
 
@@ -131,6 +138,8 @@ def build_model(
     if objective in DIP_TYPE:
         given_dip = {key: value for key, value in dip.items() if value is not None}
         return DIPVAE(dip_type=DIP_TYPE[objective], **given_dip, **common)
+    if objective in PAIR_CLASSES:
+        return PAIR_CLASSES[objective](**common)
     return BetaVAE(**common)
 
 
@@ -142,6 +151,8 @@ def objective_name(model: BetaVAE) -> str:
         return "beta-tcvae"
     if isinstance(model, DIPVAE):
         return f"dip-vae-{model.dip_type}"
+    if isinstance(model, PairVAE):
+        return model.objective
     if isinstance(model, BetaVAE):
         return "beta-vae" if model.capacity is None else "capacity"
     raise TypeError(f"model must be a tfbetavae BetaVAE (or an objective's subclass), got {type(model).__name__}")

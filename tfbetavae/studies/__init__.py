@@ -93,6 +93,7 @@ def study(
     capacity_steps: int | None = None,
     learning_rates: Sequence[float] | float = DEFAULT_LEARNING_RATE,
     latent_dims: Sequence[int] | int = 10,
+    lambdas_od: Sequence[float] | float = (10.0,),
     settings: Sequence[Setting] | None = None,
     scores: Sequence[str] = DEFAULT_SCORES,
     metric_sizes: Mapping[str, Mapping[str, int]] | None = None,
@@ -137,16 +138,16 @@ def study(
     docs/own-model-and-data.md); the plan records it as ``"module:function"``, which local workers and a resumed
     study import, so it must be a module-level function of an importable module (or pass that name).
     """
+    from tfbetavae.cluster import is_chief, is_worker
     from tfbetavae.data.ground_truth import GroundTruthData
     from tfbetavae.metrics.evaluation import PROTOCOLS
-    from tfbetavae.tuning.search import is_chief, is_worker
 
     say = print if verbose else (lambda text: None)
     local_workers = isinstance(workers, int) and workers > 1 and not (is_chief() or is_worker())
     if not local_workers:
         set_threads(threads)  # before any TensorFlow work (the data may run some), else TF refuses the change
     grid = list(settings) if settings is not None else make_settings(
-        objectives, betas, capacities, gammas, capacity_steps, learning_rates, latent_dims
+        objectives, betas, capacities, gammas, capacity_steps, learning_rates, latent_dims, lambdas_od
     )
     if isinstance(data, GroundTruthData):
         source, spec = data, f"{type(data).__module__}.{type(data).__name__}"

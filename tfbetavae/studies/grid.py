@@ -8,7 +8,7 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tfbetavae.cluster import (  # noqa: F401 - set_threads: its old home
@@ -145,6 +145,51 @@ def _is_worker() -> bool:
 
 
 # --------------------------------------------------------------------------- local workers
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+class _LogFollower:
+    """Forwards the new lines of the workers' logs to ``say``, prefixed with the worker's name, while they run:
+    a study with local workers shows its cells' progress like a study in one process does."""
+
+    def __init__(self, logs: Mapping[str, tuple[Path, int]], say, poll_seconds: float = 0.5) -> None:
+        import threading
+
+        self.logs, self.say, self.poll = dict(logs), say, poll_seconds
+        self.offsets = {name: start for name, (_, start) in self.logs.items()}
+        self.partial = dict.fromkeys(self.logs, "")
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="study-log-follower", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join(timeout=5)
+        self._read()  # what the workers wrote last
+
+    def _run(self) -> None:
+        while not self.done.wait(self.poll):
+            self._read()
+
+    def _read(self) -> None:
+        for name, (path, _) in self.logs.items():
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    handle.seek(self.offsets[name])
+                    text = handle.read()
+                    self.offsets[name] = handle.tell()
+            except FileNotFoundError:
+                continue
+            lines = (self.partial[name] + text).split("\n")
+            self.partial[name] = lines.pop()  # an unfinished last line waits for its end
+            for line in lines:
+                if line.strip():
+                    self.say(f"{name}: {line}")
+
+
 def run_local_workers(study_dir: Path, workers: int, threads: int | None, say=print,
                       keras_tuner_output: bool = False) -> None:
     """Serves the grid from this process to ``workers`` local worker processes (KerasTuner chief/worker on
@@ -154,6 +199,7 @@ def run_local_workers(study_dir: Path, workers: int, threads: int | None, say=pr
     children = []
     log_dir = study_dir / "workers"
     log_dir.mkdir(parents=True, exist_ok=True)
+    starts = {index: _size(log_dir / f"worker{index}.log") for index in range(workers)}  # a resumed study appends
     for index in range(workers):
         env = {
             **os.environ,
@@ -166,7 +212,9 @@ def run_local_workers(study_dir: Path, workers: int, threads: int | None, say=pr
         command = [sys.executable, "-m", "tfbetavae.studies.worker", os.fspath(study_dir)]
         children.append((subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                           preexec_fn=die_with_parent), log))
-    say(f"{workers} local workers × {threads} thread(s); logs in {log_dir}")
+    say(f"{workers} local workers × {threads} thread(s); their lines follow, prefixed, and stay in {log_dir}")
+    follower = _LogFollower({f"worker{i}": (log_dir / f"worker{i}.log", starts[i]) for i in range(workers)}, say)
+    follower.start()
     saved = {k: os.environ.get(k) for k in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")}
     os.environ.update(KERASTUNER_TUNER_ID="chief", KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
     try:
@@ -186,6 +234,7 @@ def run_local_workers(study_dir: Path, workers: int, threads: int | None, say=pr
                 child.kill()
                 codes.append(child.wait())
             log.close()
+        follower.stop()
     bad = [i for i, code in enumerate(codes) if code != 0]
     if bad:
         # A negative code is a signal (-9: killed here after 60 s without exiting, or by the system).

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from tfbetavae.checks import non_negative_int, positive_float, positive_int
-from tfbetavae.metrics.catalogue import STUDY_SCORES, study_sizes
+from tfbetavae.metrics.catalogue import STUDY_SCORES, study_sizes, too_few_points
 from tfbetavae.objective_names import OBJECTIVES
 from tfbetavae.runs import atomic_write_json
 from tfbetavae.training import DEFAULT_LEARNING_RATE
@@ -53,16 +53,45 @@ class Setting:
     capacity_steps: int | None = None
     learning_rate: float = DEFAULT_LEARNING_RATE
     latent_dim: int = 10
+    lambda_od: float | None = None  # DIP-VAE's off-diagonal weight (None: the factory's default)
+    lambda_d: float | None = None  # DIP-VAE's diagonal weight (None: lambda_od times the type's factor)
 
     @property
     def key(self) -> str:
         """A stable, folder-safe identity (the grid's hyperparameter value)."""
         parts = [self.objective]
-        for name in ("beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim"):
+        for name in ("beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim", *_LATER_FIELDS):
             value = getattr(self, name)
             if value is not None:
                 parts.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
         return "_".join(parts)
+
+    def as_json(self) -> dict:
+        """The setting as a plan saves it; fields added later appear only when set, so older plans stay the same."""
+        saved = asdict(self)
+        return {k: v for k, v in saved.items() if k not in _LATER_FIELDS or v is not None}
+
+    def model_settings(self, dataset_size: int | None = None) -> dict[str, Any]:
+        """The factory's keywords (``tfbetavae.objectives.build_model``) for this setting's own fields.
+
+        A setting's ``beta`` is the total-correlation weight of beta-tcvae, its ``gamma`` that of factor-vae
+        (``tc_weight``); capacity runs record β 1 (β has no part in their loss).
+        """
+        by_objective = {
+            "beta-vae": {"beta": self.beta},
+            "capacity": {"beta": 1.0, "capacity": self.capacity, "gamma": self.gamma,
+                         "capacity_steps": self.capacity_steps or None},
+            "beta-tcvae": {"tc_weight": self.beta, "dataset_size": dataset_size},
+            "factor-vae": {"tc_weight": self.gamma},
+            "dip-vae-i": {"lambda_od": self.lambda_od, "lambda_d": self.lambda_d},
+            "dip-vae-ii": {"lambda_od": self.lambda_od, "lambda_d": self.lambda_d},
+        }
+        if self.objective not in by_objective:
+            raise ValueError(f"objective {self.objective!r} cannot be a study setting; choose from {list(by_objective)}")
+        return {k: v for k, v in by_objective[self.objective].items() if v is not None or k == "dataset_size"}
+
+
+_LATER_FIELDS = ("lambda_od", "lambda_d")  # Setting fields younger than the first study plans
 
 
 @dataclass
@@ -110,7 +139,7 @@ class StudyPlan:
         return [(name, setting, seed) for seed in self.seeds for name in self.data_names for setting in self.settings]
 
     def to_json(self) -> dict:
-        saved = {**asdict(self), "settings": [asdict(s) for s in self.settings]}
+        saved = {**asdict(self), "settings": [s.as_json() for s in self.settings]}
         if saved["networks"] is None:  # plans written before networks existed stay the same plan
             del saved["networks"]
         if saved["protocol"] == "library":  # likewise plans written before studies took a protocol
@@ -210,11 +239,13 @@ def make_settings(
     capacity_steps: int | None = None,
     learning_rates: Sequence[float] | float = DEFAULT_LEARNING_RATE,
     latent_dims: Sequence[int] | int = 10,
+    lambdas_od: Sequence[float] | float = (10.0,),
 ) -> list[Setting]:
     """The grid: every objective × its own axes × learning rate × latent size.
 
     beta-vae and beta-tcvae take ``betas``; capacity takes ``capacities`` × ``gammas`` (default 1000);
-    factor-vae takes ``gammas`` (default 35) as its total-correlation weight.
+    factor-vae takes ``gammas`` (default 35) as its total-correlation weight; dip-vae-i and dip-vae-ii take
+    ``lambdas_od`` (their λ_d follows from it, as in disentanglement_lib's sweep).
     """
     if isinstance(objectives, str):
         objectives = [objectives]
@@ -237,8 +268,13 @@ def make_settings(
                 {"beta": None, "capacity": c, "gamma": g, "capacity_steps": steps}
                 for c, g in itertools.product(_values(capacities, "capacities", positive_float), gamma_values)
             ]
-        else:
+        elif objective in ("dip-vae-i", "dip-vae-ii"):
+            axes = [{"beta": None, "lambda_od": v} for v in _values(lambdas_od, "lambdas_od", positive_float)]
+        elif objective == "factor-vae":
             axes = [{"beta": None, "gamma": g} for g in _values(35.0 if gammas is None else gammas, "gammas", positive_float)]
+        else:
+            raise ValueError(f"objective {objective!r} trains on pairs of images; a study grid takes "
+                             "beta-vae, capacity, beta-tcvae, factor-vae, dip-vae-i and dip-vae-ii")
         for axis, rate, size in itertools.product(axes, rates, sizes):
             settings.append(Setting(objective=objective, learning_rate=rate, latent_dim=size, **axis))
     return settings
@@ -246,10 +282,11 @@ def make_settings(
 
 def _labels(settings: Sequence[Setting]) -> dict[str, str]:
     """Short labels naming only what varies between settings (``beta=4``, ``capacity=25 lr=1e-4``)."""
-    names = {"learning_rate": "lr", "latent_dim": "z", "capacity_steps": "C steps"}
+    names = {"learning_rate": "lr", "latent_dim": "z", "capacity_steps": "C steps", "lambda_od": "λ_od", "lambda_d": "λ_d"}
     varying = [
         name
-        for name in ("objective", "beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim")
+        for name in ("objective", "beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim",
+                     *_LATER_FIELDS)
         if len({getattr(s, name) for s in settings}) > 1
     ] or ["beta"]
     labels = {}
@@ -306,6 +343,10 @@ def make_plan(
             if key not in sizes[name]:
                 raise ValueError(f"score {name!r} has no size {key!r}; it has {sorted(sizes[name])}")
             sizes[name][key] = positive_int(value, f"{name}.{key}")
+    for name in scores:
+        reason = too_few_points(SCORES[name][0], sizes[name])
+        if reason:
+            logger.warning("%s: its scores will be flagged in the report", reason.replace(SCORES[name][0], name, 1))
     held_out = held_out_images or (FAST_HELD_OUT_IMAGES if fast else HELD_OUT_IMAGES)
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {list(PROTOCOLS)}")

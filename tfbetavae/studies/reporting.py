@@ -36,7 +36,7 @@ import numpy as np
 
 from tfbetavae.figures import figure as new_figure
 from tfbetavae.figures import save_figure
-from tfbetavae.metrics.catalogue import score_info
+from tfbetavae.metrics.catalogue import METRIC_INFO, STUDY_SCORES, score_info, too_few_points
 from tfbetavae.runs import atomic_write_text
 
 __all__ = [
@@ -57,7 +57,7 @@ __all__ = [
 IDENTITY_KEYS = ("cell", "setting", "seed", "step")
 SETTING_KEYS = (
     "data", "objective", "beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim", "precision",
-    "tc_weight", "batch_size", "dataset_size", "steps", "total_steps", "eval_steps",
+    "tc_weight", "batch_size", "dataset_size", "steps", "total_steps", "eval_steps", "lambda_od", "lambda_d",
 )
 COST_KEYS = ("wall_seconds", "train_seconds", "metric_seconds", "fast")
 # How the scores were measured (rows written since scores record it): not scores themselves.
@@ -773,6 +773,18 @@ def _measured(study: _Study) -> str | None:
     return text + "."
 
 
+def _too_few_points(study: _Study) -> list[str]:
+    """The recorded scores whose sizes are too small to mean anything (``catalogue.too_few_points``)."""
+    reasons: dict[str, None] = {}
+    for row in study.rows:
+        for name, sizes in (row.get("metric_sizes") or {}).items():
+            metric = STUDY_SCORES.get(name, (name, {}))[0]
+            reason = too_few_points(metric, sizes) if metric in METRIC_INFO else None
+            if reason:
+                reasons[reason.replace(metric, name, 1)] = None
+    return list(reasons)
+
+
 def _cost(study: _Study) -> str | None:
     """The metrics' share of the wall time, from each run's last evaluated row (the times are cumulative)."""
     wall = metric = 0.0
@@ -812,6 +824,9 @@ def write_report(rows: Sequence[Mapping], out_dir: str | os.PathLike, scores: st
                         if any(row.get("fast") for row in steps_.values()))
         total_runs = sum(len(seeds) for seeds in study.table.values())
         lines += [f"> **{_FAST_BANNER}** ({fast_runs} of {total_runs} runs).", ""]
+    too_few = _too_few_points(study)
+    if too_few:
+        lines += [f"> **Too few points to mean anything:** {'; '.join(too_few)}.", ""]
     if shared is not None:
         lines += [f"## Summary at step {shared}, the last step every run reached", ""]
     else:

@@ -18,6 +18,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from pathlib import Path
 
+    from tfbetavae.progress import import_tensorflow_quietly
+
+    # First: the chief shows this log's lines, so no TensorFlow start-up noise (threads are fixed before it runs).
+    import_tensorflow_quietly(threads=int(os.environ.get("TFBETAVAE_THREADS", "0")) or None)
     from tfbetavae.studies.runner import (
         StudyData,
         load_plan,
@@ -27,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         use_plan_precision,
     )
 
-    set_threads(int(os.environ.get("TFBETAVAE_THREADS", "0")) or None)
+    threads = int(os.environ.get("TFBETAVAE_THREADS", "0")) or None
+    set_threads(threads)
     study_dir = Path(args[0])
     plan = load_plan(study_dir)
     use_plan_precision(plan)
