@@ -14,4 +14,4 @@ PROTOCOLS = ("library", "disentanglement_lib")
 TUNERS = ("random", "bayesian", "hyperband")
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")
 # A study's score names (tfbetavae.metrics.catalogue.STUDY_SCORES, whose package imports TensorFlow).
-STUDY_SCORES = ("beta_vae", "beta_vae_paper", "factor_vae", "mig", "dci", "sap")
+STUDY_SCORES = ("beta_vae", "beta_vae_paper", "factor_vae", "mig", "dci", "sap", "unsupervised", "udr")

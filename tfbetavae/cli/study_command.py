@@ -40,7 +40,11 @@ def add_parser(subparsers) -> None:
     run = parser.add_argument_group("training and scoring")
     run.add_argument("--steps", type=int, default=None, help="training steps of every run (default: last eval step)")
     run.add_argument("--eval-steps", default=None, help="score at these steps, e.g. 2500,5000,10000 (default: --steps)")
-    run.add_argument("--scores", default="beta_vae,beta_vae_paper,mig,dci", help=f"from {','.join(SCORE_NAMES)}")
+    run.add_argument(
+        "--scores", default=None,
+        help=f"from {','.join(SCORE_NAMES)} (default: beta_vae,beta_vae_paper,mig,dci; udr for data without factors: "
+        "an image folder or a .npy array)",
+    )
     run.add_argument(
         "--metric-sizes", default=None,
         help='JSON of per-score sizes, e.g. \'{"beta_vae": {"num_train": 10000, "num_eval": 5000}}\'',
@@ -112,7 +116,7 @@ def run_command(args) -> int:
         learning_rates=DEFAULT_LEARNING_RATE if args.learning_rate is None else parse_floats(args.learning_rate, "--learning-rate"),
         latent_dims=parse_ints(args.latent_dim, "--latent-dim"),
         lambdas_od=parse_floats(args.lambda_od, "--lambda-od"),
-        scores=[part for part in args.scores.split(",") if part],
+        scores=None if args.scores is None else [part for part in args.scores.split(",") if part],
         metric_sizes=sizes,
         fast=args.fast,
         data=parse_data(args.data),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "ACROSS_MODELS",
     "COMMON_SCORES",
     "METRIC_INFO",
     "PRESETS",
@@ -150,6 +151,19 @@ register(MetricInfo(
     about="dependence between the dimensions of the posterior means, no labels needed (Locatello et al. 2019)",
 ))
 
+# UDR scores a model against the other seeds of its setting (tfbetavae.metrics.udr), so it is no per-model entry of
+# METRICS: a study's cells save their codes of ``num_points`` images and its results score them.
+ACROSS_MODELS: dict[str, MetricInfo] = {
+    "udr": MetricInfo(
+        "udr",
+        (Score("udr", "UDR"), Score("udr_a2a", "UDR-A2A")),
+        main="udr",
+        sizes=_sizes({"num_points": 1000}, {"num_points": 1000}, {"num_points": 300}, {"num_points": 1000}),
+        needs_factors=False,
+        about="how alike the codes of models of one setting are across seeds, up to permutation and sign (Duan et al. 2020)",
+    ),
+}
+
 # Scores every trial and every study row has, whatever the metrics: measured on held-out images.
 COMMON_SCORES: tuple[Score, ...] = (
     Score("reconstruction", "reconstruction (nats)", False),
@@ -167,6 +181,8 @@ STUDY_SCORES: dict[str, tuple[str, dict[str, Any]]] = {
     "mig": ("mig", {}),
     "dci": ("dci", {}),
     "sap": ("sap", {}),
+    "unsupervised": ("unsupervised", {}),
+    "udr": ("udr", {}),  # across the seeds of a setting: each cell saves codes, the results score them
 }
 _STUDY_VARIANT_LABELS = {"beta_vae_paper": ("beta_vae", "paper protocol")}
 
@@ -187,8 +203,8 @@ def score_info() -> dict[str, tuple[str, bool | None]]:
     """Every known result key -> (label, higher is better), in the order reports list them."""
     info: dict[str, tuple[str, bool | None]] = {}
     for name, (metric, _) in STUDY_SCORES.items():
-        scores = _variant_scores(name) if name in _STUDY_VARIANT_LABELS else METRIC_INFO[metric].scores
-        for score in sorted(scores, key=lambda s: s.key != METRIC_INFO[metric].main.replace(metric, name, 1)):
+        scores = _variant_scores(name) if name in _STUDY_VARIANT_LABELS else _info(metric).scores
+        for score in sorted(scores, key=lambda s: s.key != _info(metric).main.replace(metric, name, 1)):
             info.setdefault(score.key, (score.label, score.higher_is_better))
     for metric in METRIC_INFO.values():  # metrics no study names (yet) still get their labels
         for score in metric.scores:
@@ -219,8 +235,10 @@ def primary_key(metric: str) -> str:
 
 
 def _info(metric: str) -> MetricInfo:
+    if metric in ACROSS_MODELS:
+        return ACROSS_MODELS[metric]
     if metric not in METRIC_INFO:
-        raise ValueError(f"unknown metric {metric!r}; known metrics: {list(METRIC_INFO)}")
+        raise ValueError(f"unknown metric {metric!r}; known metrics: {[*METRIC_INFO, *ACROSS_MODELS]}")
     return METRIC_INFO[metric]
 
 

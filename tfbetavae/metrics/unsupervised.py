@@ -30,6 +30,7 @@ import numpy as np
 
 from tfbetavae.checks import positive_int
 from tfbetavae.data.ground_truth import GroundTruthData, check_images
+from tfbetavae.data.image_set import ImageSet, first_image_shape
 from tfbetavae.metrics._sampling import CHUNK_IMAGES, Progress, make_rng
 from tfbetavae.metrics.mig import discretise, mutual_information
 from tfbetavae.metrics.representation import as_representation, encode_in_batches
@@ -185,6 +186,8 @@ def image_chunks(
     rng = make_rng(seed)
     if isinstance(data, (str, os.PathLike)):
         data = resolve_source(data)
+    if isinstance(data, ImageSet):  # a study's images without factors
+        data = data.images
     sizes = [min(chunk_size, num - start) for start in range(0, num, chunk_size)]
     if isinstance(data, GroundTruthData):
         for size in sizes:
@@ -233,24 +236,11 @@ def _folder_dataset(folder: Path, image_shape: tuple[int, ...] | None, chunk_siz
     from tfbetavae.data.pipeline import image_folder_dataset  # noqa: PLC0415
 
     if image_shape is None:
-        image_shape = _first_image_shape(folder)
+        image_shape = first_image_shape(folder)
     if len(image_shape) != 3:
         raise ValueError(f"an image folder gives images, but the model takes vectors of shape {tuple(image_shape)}")
     height, width, channels = (int(v) for v in image_shape)
     return image_folder_dataset(folder, (height, width), channels, chunk_size, seed, repeat=True)
-
-
-def _first_image_shape(folder: Path) -> tuple[int, int, int]:
-    """(H, W, C) of the first image file under ``folder`` (sorted), read when no model says what size it takes."""
-    import tensorflow as tf  # noqa: PLC0415
-
-    from tfbetavae.data.pipeline import IMAGE_EXTENSIONS  # noqa: PLC0415
-
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not files:
-        raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found under {folder}")
-    image = tf.io.decode_image(tf.io.read_file(str(files[0])), expand_animations=False)
-    return tuple(int(v) for v in image.shape)
 
 
 def _dataset_chunks(dataset, sizes: list[int]) -> Iterator[np.ndarray]:

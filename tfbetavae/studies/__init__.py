@@ -95,7 +95,7 @@ def study(
     latent_dims: Sequence[int] | int = 10,
     lambdas_od: Sequence[float] | float = (10.0,),
     settings: Sequence[Setting] | None = None,
-    scores: Sequence[str] = DEFAULT_SCORES,
+    scores: Sequence[str] | None = None,
     metric_sizes: Mapping[str, Mapping[str, int]] | None = None,
     fast: bool = False,
     data: Any = "dsprites",
@@ -146,6 +146,8 @@ def study(
     local_workers = isinstance(workers, int) and workers > 1 and not (is_chief() or is_worker())
     if not local_workers:
         set_threads(threads)  # before any TensorFlow work (the data may run some), else TF refuses the change
+    if scores is None:  # data without factors is scored by UDR across seeds (plus reconstruction and KL)
+        scores = DEFAULT_SCORES if _has_factors(data) else UNLABELLED_SCORES
     grid = list(settings) if settings is not None else make_settings(
         objectives, betas, capacities, gammas, capacity_steps, learning_rates, latent_dims, lambdas_od
     )
@@ -190,6 +192,20 @@ def study(
         say("worker: no cells left; the results are with the chief")
         return []
     return report(study_dir, level=level, verbose=verbose)
+
+
+UNLABELLED_SCORES = ("udr",)
+
+
+def _has_factors(data: Any) -> bool:
+    """Whether the study's data (a GroundTruthData, a name or path, or a data axis of them) has known factors,
+    judged without opening it: image folders and ``.npy`` arrays have none."""
+    from tfbetavae.data.ground_truth import GroundTruthData
+
+    if isinstance(data, GroundTruthData):
+        return True
+    specs = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    return not any(Path(spec).is_dir() or os.fspath(spec).endswith(".npy") for spec in specs)
 
 
 def _resolved_precision(name: str) -> str:

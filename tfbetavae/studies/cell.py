@@ -23,6 +23,7 @@ from tfbetavae.studies.plan import (
     Setting,
     StudyPlan,
 )
+from tfbetavae.studies.udr_scores import save_codes
 
 
 # --------------------------------------------------------------------------- one cell
@@ -83,11 +84,12 @@ def score_model(model, data, plan: StudyPlan, say=None) -> dict[str, float]:
 
     represent = as_representation(model)
     results = held_out_terms(model, data, plan.held_out_images, plan.eval_seed)
-    points = {name: sum(int(v) for v in plan.metric_sizes[name].values()) for name in plan.scores}
+    per_model = [name for name in plan.scores if SCORES[name][0] != "udr"]  # UDR: saved codes, scored across seeds
+    points = {name: sum(int(v) for v in plan.metric_sizes[name].values()) for name in per_model}
     started, scored = time.perf_counter(), 0
-    for name in plan.scores:
+    for name in per_model:
         if say is not None:
-            left = sum(points[n] for n in plan.scores[plan.scores.index(name):])
+            left = sum(points[n] for n in per_model[per_model.index(name):])
             rate = (time.perf_counter() - started) / scored if scored else None
             estimate = f"about {_seconds(rate * left)} left" if rate else "time left: estimating"
             say(f"scoring {name} on {points[name]:,} points ({estimate})")
@@ -96,12 +98,20 @@ def score_model(model, data, plan: StudyPlan, say=None) -> dict[str, float]:
         # is the same logistic regression, see docs/metrics.md).
         settings = {**PROTOCOLS[plan.protocol].get(metric, {}), **fixed}
         values = METRICS[metric](
-            represent, data, seed=plan.eval_seed, progress=False, **settings, **plan.metric_sizes[name]
+            represent, training_source(data), seed=plan.eval_seed, progress=False, **settings,
+            **plan.metric_sizes[name],
         )
         scored += points[name]
         for key, value in values.items():
             results[name if key == name else f"{name}_{key}"] = float(value)
     return results
+
+
+def training_source(data):
+    """What ``train`` and the metrics take for a cell's data: a ground-truth data set itself, an ``ImageSet``'s array."""
+    from tfbetavae.data.image_set import ImageSet
+
+    return data.images if isinstance(data, ImageSet) else data
 
 
 def _seconds(value: float) -> str:
@@ -152,6 +162,8 @@ def _cell_scorer(plan: StudyPlan, setting: Setting, seed: int, run_dir: Path, da
         def score(self, step: int) -> dict:
             started = time.perf_counter()
             scores = score_model(self.model, data, plan, say=lambda text: say(f"{self.label}, step {step}: {text}"))
+            if "udr" in plan.scores:  # the codes UDR compares across seeds when the results are collected
+                save_codes(self.model, data, run_dir, step, plan.metric_sizes["udr"]["num_points"], plan.eval_seed)
             self.clock["metric_seconds"] += time.perf_counter() - started
             row = {
                 **cell_identity(plan, setting, seed, data_name),
@@ -174,7 +186,7 @@ def _cell_scorer(plan: StudyPlan, setting: Setting, seed: int, run_dir: Path, da
 
 
 def _headline_keys(plan: StudyPlan) -> list[str]:
-    return [study_main_key(name) for name in plan.scores] + ["reconstruction", "kl"]
+    return [study_main_key(name) for name in plan.scores if name != "udr"] + ["reconstruction", "kl"]
 
 
 def cell_identity(plan: StudyPlan, setting: Setting, seed: int, data: str | None = None) -> dict:
@@ -237,7 +249,7 @@ def run_cell(plan: StudyPlan, setting: Setting, seed: int, study_dir: Path, data
         say(f"{label}: training {plan.steps} steps")
     log_event(study_dir, "start", run_dir.name)
     train(
-        model, data, steps=plan.steps, batch_size=plan.batch_size, run_dir=run_dir,
+        model, training_source(data), steps=plan.steps, batch_size=plan.batch_size, run_dir=run_dir,
         steps_per_epoch=plan.steps_per_epoch, seed=seed, learning_rate=setting.learning_rate,
         callbacks=[scorer], verbose=0,
         extra_config={"study": study_dir.name, "setting": setting.as_json(),

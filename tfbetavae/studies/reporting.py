@@ -69,9 +69,10 @@ SCORE_INFO: dict[str, tuple[str, bool | None]] = score_info()
 # The scores compared and drawn by default, in this order (those present in the rows).
 MAIN_SCORES = (
     "beta_vae_eval_accuracy", "beta_vae_paper_eval_accuracy", "factor_vae_eval_accuracy", "mig",
-    "dci_disentanglement", "sap", "reconstruction", "kl", "active_dims",
+    "dci_disentanglement", "sap", "udr", "reconstruction", "kl", "active_dims",
 )
-_DISENTANGLEMENT_PREFERENCE = ("mig", "beta_vae_eval_accuracy", "factor_vae_eval_accuracy", "dci_disentanglement", "sap")
+_DISENTANGLEMENT_PREFERENCE = ("mig", "beta_vae_eval_accuracy", "factor_vae_eval_accuracy", "dci_disentanglement", "sap",
+                               "udr")
 _OBJECTIVE_ORDER = ("beta-vae", "capacity", "beta-tcvae", "factor-vae")
 _FAST_BANNER = "FAST PRESET: scored with the --fast preset's small metric sizes — a quick look, not for conclusions"
 _TEST_NAME = "two-sided Mann–Whitney U"
@@ -773,6 +774,36 @@ def _measured(study: _Study) -> str | None:
     return text + "."
 
 
+def udr_pick(rows: Sequence[Mapping], step: int | None = None) -> str | None:
+    """The sentence naming the setting UDR picks at ``step`` (default: the last step with UDR for every setting
+    that has it): the highest median UDR over seeds, with its seeds' range and the range over its seed pairs."""
+    scored = [row for row in rows if _number(row.get("udr")) is not None]
+    if not scored:
+        return None
+    if step is None or not any(row["step"] == step for row in scored):
+        step = max(row["step"] for row in scored)
+    by_setting: dict[str, list[Mapping]] = {}
+    for row in scored:
+        if row["step"] == step:
+            by_setting.setdefault(str(row["setting"]), []).append(row)
+    ranked = sorted(by_setting, key=lambda name: -float(np.median([r["udr"] for r in by_setting[name]])))
+
+    best = sorted(by_setting[ranked[0]], key=lambda r: float(r["udr"]))[(len(by_setting[ranked[0]]) - 1) // 2]
+
+    def describe(name: str) -> str:
+        values = [float(r["udr"]) for r in by_setting[name]]
+        pairs = [p for r in by_setting[name] for p in (r.get("udr_pairs") or [])]
+        text = f"{_label(name)} {np.median(values):.3f} ({len(values)} seeds {min(values):.3f}–{max(values):.3f}"
+        return text + (f"; seed pairs {min(pairs):.3f}–{max(pairs):.3f})" if pairs else ")")
+
+    others = "; ".join(describe(name) for name in ranked[1:])
+    return (f"**UDR picks {_label(ranked[0])}** at step {step} (median UDR over seeds; each seed's UDR is its median "
+            f"similarity to the other seeds of its setting, no labels used): {describe(ranked[0])}"
+            + (f"; then {others}" if others else "") + f". Its median seed is run `{best['cell']}` "
+            f"(`tfbetavae export --run DIR/runs/{best['cell']}`). See docs/choosing-beta-without-labels.md for when "
+            "not to trust it.")
+
+
 def _too_few_points(study: _Study) -> list[str]:
     """The recorded scores whose sizes are too small to mean anything (``catalogue.too_few_points``)."""
     reasons: dict[str, None] = {}
@@ -833,6 +864,9 @@ def write_report(rows: Sequence[Mapping], out_dir: str | os.PathLike, scores: st
         lines += ["## Summary: no step was reached by every run, so each setting at its own last complete step", ""]
     summary = _summarize(study, steps, later_notes=True)
     lines += [_table(summary, table_scores, markdown=True, layout="auto", banner=False).rstrip(), ""]
+    pick = udr_pick(study.rows, shared)
+    if pick:
+        lines += [pick, ""]
 
     tested = chosen or [name for name in main if _direction(name) is not None] or main
     if _data_axis(study):

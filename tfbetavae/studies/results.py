@@ -15,6 +15,7 @@ from typing import Any
 from tfbetavae.runs import atomic_write_json, atomic_write_text
 from tfbetavae.studies.cell import read_rows
 from tfbetavae.studies.plan import StudyPlan, load_plan
+from tfbetavae.studies.udr_scores import add_udr
 
 # --------------------------------------------------------------------------- results
 RESULT_COLUMNS = (
@@ -29,10 +30,13 @@ def collect_results(study_dir: str | os.PathLike) -> list[dict]:
     """Every row of every run folder of a study (finished or partial), in grid order."""
     study_dir = Path(study_dir)
     plan = load_plan(study_dir)
-    rows = []
+    rows, groups = [], {}
     for data, setting, seed in plan.cells():
         cell = plan.cell_name(setting, seed, data if plan.data_axis else None)
         rows.extend(sorted(read_rows(study_dir / "runs" / cell), key=lambda r: r["step"]))
+        groups[cell] = plan.cell_label(setting, data if plan.data_axis else None)
+    if "udr" in plan.scores:
+        rows = add_udr(rows, study_dir, groups)
     return rows
 
 
@@ -56,14 +60,41 @@ def write_results(study_dir: str | os.PathLike, rows: Sequence[Mapping]) -> tupl
     return json_path, atomic_write_text(buffer.getvalue(), study_dir / "results.csv")
 
 
-def resolve_study_data(spec: str):
-    """The ground-truth data a plan names (a study needs known factors to score disentanglement)."""
+def resolve_study_data(spec: str, scores: Sequence[str] | None = None):
+    """The data a plan names: a ground-truth data set, or (an image folder, a ``.npy`` array) an ``ImageSet``
+    without factors, which only scores that need none can score (``scores``; None: the study's defaults)."""
+    from pathlib import Path
+
+    from tfbetavae.data.image_set import load_image_set
     from tfbetavae.data.sources import has_factors, resolve_data
 
-    source = resolve_data(spec)
-    if not has_factors(source):
-        raise ValueError(f"a study needs data with known factors (e.g. dsprites) to score disentanglement; {spec!r} has none")
+    path = Path(spec)
+    source = load_image_set(path) if path.is_dir() or path.suffix == ".npy" else resolve_data(spec)
+    if has_factors(source):
+        return source
+    if not hasattr(source, "observation_shape"):
+        raise ValueError(f"a study reads images without factors from an image folder or a .npy array; {spec!r} is "
+                         f"{type(source).__name__}")
+    needing = [name for name in (scores or ()) if catalogue_needs_factors(name)]
+    if needing:
+        raise ValueError(f"{spec!r} has no known factors, and the scores {needing} need them; without factors a study "
+                         f"scores {list(scores_without_factors())} (plus reconstruction and KL)")
     return source
+
+
+def catalogue_needs_factors(name: str) -> bool:
+    """Whether a study score needs the data's factors (the catalogue says, per metric)."""
+    from tfbetavae.metrics.catalogue import ACROSS_MODELS, METRIC_INFO, STUDY_SCORES
+
+    metric = STUDY_SCORES[name][0]
+    info = ACROSS_MODELS.get(metric) or METRIC_INFO.get(metric)
+    return info is None or info.needs_factors
+
+
+def scores_without_factors() -> tuple[str, ...]:
+    from tfbetavae.metrics.catalogue import STUDY_SCORES
+
+    return tuple(name for name in STUDY_SCORES if not catalogue_needs_factors(name))
 
 
 class StudyData:
@@ -84,7 +115,7 @@ class StudyData:
         """The cell's data (``name`` None: the study's one data set)."""
         name = self.plan.data_names[0] if name is None else name
         if name not in self.opened:
-            self.opened[name] = resolve_study_data(name)
+            self.opened[name] = resolve_study_data(name, self.plan.scores)
         return self.opened[name]
 
     def check(self) -> None:
