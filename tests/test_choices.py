@@ -19,6 +19,9 @@ def test_every_list_is_what_the_code_takes():
     assert choices.TUNERS == tuple(TUNERS)
     assert set(choices.PRECISIONS) == set(PRECISIONS)
     assert choices.STUDY_SCORES == tuple(STUDY_SCORES)
+    from tfbetavae.studies.plan import PRESETS
+
+    assert choices.STUDY_PRESETS == PRESETS
 
 
 def test_train_and_tune_offer_the_same_likelihoods():

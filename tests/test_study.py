@@ -510,3 +510,33 @@ def test_local_workers_progress_reaches_the_callers_output(tmp_path):
     assert said.count("worker0: cell 1/4: beta=1 seed 0, step 10/30, loss 99.0") == 1
     assert "worker1: cell 2/4: beta=4 seed 0: training 30 steps" in said
     assert "worker0: cell 1/4: half a line" in said and not any("earlier" in line for line in said)
+
+
+def test_the_locatello2019_preset_is_the_sweep_and_prices_itself(tmp_path, capsys):
+    """36 settings with disentanglement_lib's values; --plan prints the grid's size and cost here, trains nothing."""
+    from tfbetavae.cli import main
+    from tfbetavae.objectives import objective_name
+    from tfbetavae.studies.cell import cell_model
+    from tfbetavae.studies.plan import preset_settings
+
+    grid = preset_settings("locatello2019")
+    assert len(grid) == len({s.key for s in grid}) == 36
+    values = {}
+    for setting in grid:
+        field = {"beta-vae": "beta", "beta-tcvae": "beta", "factor-vae": "gamma", "capacity": "capacity"}.get(
+            setting.objective, "lambda_od")
+        values.setdefault(setting.objective, []).append(getattr(setting, field))
+    assert values == {"beta-vae": [1, 2, 4, 6, 8, 16], "factor-vae": [10, 20, 30, 40, 50, 100],
+                      "dip-vae-i": [1, 2, 5, 10, 20, 50], "dip-vae-ii": [1, 2, 5, 10, 20, 50],
+                      "beta-tcvae": [1, 2, 4, 6, 8, 10], "capacity": [5, 10, 25, 50, 75, 100]}
+    for setting in grid[::6]:  # one model of each objective, through the one factory
+        model = cell_model(setting, (16, 16, 1), seed=0, dataset_size=1000)
+        assert objective_name(model) == setting.objective
+    capacity = next(s for s in grid if s.objective == "capacity")
+    assert (capacity.gamma, capacity.capacity_steps) == (1000.0, 100_000)
+    folder = tmp_path / "sweep"
+    assert main(["study", str(folder), "--preset", "locatello2019", "--seeds", "0,1", "--steps", "300",
+                 "--batch-size", "8", "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"Plan: 36 settings × 2 seeds; 72 runs of 300 steps; training alone ≈ .* a step at batch 8", out)
+    assert not (folder / "runs").exists()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from tfbetavae.choices import OBJECTIVES, PROTOCOLS, STUDY_SCORES
+from tfbetavae.choices import OBJECTIVES, PROTOCOLS, STUDY_PRESETS, STUDY_SCORES
 from tfbetavae.cli.train_command import parse_floats, parse_ints
 
 SCORE_NAMES = STUDY_SCORES  # kept: its old name
@@ -28,6 +28,10 @@ def add_parser(subparsers) -> None:
         help="only redraw the table and pictures of DIR (from DIR/results.json when its run folders are absent)",
     )
     grid = parser.add_argument_group("grid")
+    grid.add_argument("--preset", choices=STUDY_PRESETS, default=None,
+                      help="a named sweep instead of the grid flags: locatello2019 is disentanglement_lib's 6 models × "
+                      "6 values (docs/studies.md)")
+    grid.add_argument("--plan", action="store_true", help="print the plan and its cost on this machine, train nothing")
     grid.add_argument("--betas", default="1,4", help="β values (beta-vae, beta-tcvae), e.g. 1,4,8")
     grid.add_argument("--objective", default="beta-vae", help=f"one or more of {','.join(OBJECTIVES)}")
     grid.add_argument("--capacity", default="25", help="C_max values (nats) of the capacity objective")
@@ -116,6 +120,8 @@ def run_command(args) -> int:
         learning_rates=DEFAULT_LEARNING_RATE if args.learning_rate is None else parse_floats(args.learning_rate, "--learning-rate"),
         latent_dims=parse_ints(args.latent_dim, "--latent-dim"),
         lambdas_od=parse_floats(args.lambda_od, "--lambda-od"),
+        preset=args.preset,
+        plan_only=args.plan,
         scores=None if args.scores is None else [part for part in args.scores.split(",") if part],
         metric_sizes=sizes,
         fast=args.fast,

@@ -32,6 +32,7 @@ from tfbetavae.studies.runner import (
     make_settings,
     networks_factory,
     networks_name,
+    preset_settings,
     run_grid,
     run_local_workers,
     set_threads,
@@ -95,6 +96,8 @@ def study(
     latent_dims: Sequence[int] | int = 10,
     lambdas_od: Sequence[float] | float = (10.0,),
     settings: Sequence[Setting] | None = None,
+    preset: str | None = None,
+    plan_only: bool = False,
     scores: Sequence[str] | None = None,
     metric_sizes: Mapping[str, Mapping[str, int]] | None = None,
     fast: bool = False,
@@ -148,6 +151,10 @@ def study(
         set_threads(threads)  # before any TensorFlow work (the data may run some), else TF refuses the change
     if scores is None:  # data without factors is scored by UDR across seeds (plus reconstruction and KL)
         scores = DEFAULT_SCORES if _has_factors(data) else UNLABELLED_SCORES
+    if preset is not None:
+        if settings is not None:
+            raise ValueError("give settings or a preset, not both")
+        settings = preset_settings(preset, **_preset_options(learning_rates, latent_dims, capacity_steps))
     grid = list(settings) if settings is not None else make_settings(
         objectives, betas, capacities, gammas, capacity_steps, learning_rates, latent_dims, lambdas_od
     )
@@ -172,6 +179,14 @@ def study(
     sources.check()  # every data set opens (an unknown name, a missing file) before anything is written
     plan.networks = networks_name(networks)
     factory = networks_factory(plan.networks, None if isinstance(networks, str) else networks)
+    if plan_only or preset is not None:
+        from tfbetavae.studies.cost import describe_cost
+
+        say(f"Plan: {len(plan.settings)} settings × {len(plan.seeds)} seeds"
+            + (f" × {len(plan.data_names)} data sets" if plan.data_axis else "")
+            + f"; {describe_cost(plan, sources.get(None if not plan.data_axis else plan.data_names[0]), workers)}")
+    if plan_only:
+        return []
     if is_worker():
         plan = check_or_write_plan(study_dir, plan, write=False)
     else:
@@ -195,6 +210,19 @@ def study(
 
 
 UNLABELLED_SCORES = ("udr",)
+
+
+def _preset_options(learning_rates: Any, latent_dims: Any, capacity_steps: int | None) -> dict[str, Any]:
+    """A preset's overridable options: one learning rate, one latent size, AnnealedVAE's capacity steps."""
+    options: dict[str, Any] = {}
+    for name, value, key in (("learning_rates", learning_rates, "learning_rate"), ("latent_dims", latent_dims, "latent_dim")):
+        values = [value] if not isinstance(value, Sequence) else list(value)
+        if len(values) != 1:
+            raise ValueError(f"a preset takes one value of {name}, got {values}")
+        options[key] = values[0]
+    if capacity_steps is not None:
+        options["capacity_steps"] = capacity_steps
+    return options
 
 
 def _has_factors(data: Any) -> bool:

@@ -280,6 +280,39 @@ def make_settings(
     return settings
 
 
+# disentanglement_lib's config/unsupervised_study_v1/sweep.py (Locatello et al. 2019): six models × six values,
+# trained with Adam 1e-4, batch 64, 10 latent dimensions (its shared.gin) for 300,000 steps.
+LOCATELLO2019 = {
+    "beta-vae": ("beta", (1.0, 2.0, 4.0, 6.0, 8.0, 16.0)),
+    "factor-vae": ("gamma", (10.0, 20.0, 30.0, 40.0, 50.0, 100.0)),
+    "dip-vae-i": ("lambda_od", (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)),  # λ_d = 10 λ_od
+    "dip-vae-ii": ("lambda_od", (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)),  # λ_d = λ_od
+    "beta-tcvae": ("beta", (1.0, 2.0, 4.0, 6.0, 8.0, 10.0)),
+    "capacity": ("capacity", (5.0, 10.0, 25.0, 50.0, 75.0, 100.0)),  # AnnealedVAE: γ 1000, C over 100,000 steps
+}
+LOCATELLO2019_STEPS = 300_000
+PRESETS = ("locatello2019",)
+
+
+def preset_settings(name: str, learning_rate: float = 1e-4, latent_dim: int = 10,
+                    capacity_steps: int = 100_000) -> list[Setting]:
+    """The settings of a named sweep: ``locatello2019`` is disentanglement_lib's unsupervised study, 36 settings.
+
+    ``capacity_steps`` is AnnealedVAE's ``iteration_threshold`` (100,000 of its 300,000 steps); a shorter budget
+    may scale it (``tfbetavae study --preset locatello2019 --capacity-steps N``).
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {list(PRESETS)}")
+    settings = []
+    for objective, (field_name, values) in LOCATELLO2019.items():
+        for value in values:
+            fields: dict[str, Any] = {"beta": None, field_name: value}
+            if objective == "capacity":
+                fields.update(gamma=1000.0, capacity_steps=positive_int(capacity_steps, "capacity_steps"))
+            settings.append(Setting(objective=objective, learning_rate=learning_rate, latent_dim=latent_dim, **fields))
+    return settings
+
+
 def _labels(settings: Sequence[Setting]) -> dict[str, str]:
     """Short labels naming only what varies between settings (``beta=4``, ``capacity=25 lr=1e-4``)."""
     names = {"learning_rate": "lr", "latent_dim": "z", "capacity_steps": "C steps", "lambda_od": "λ_od", "lambda_d": "λ_d"}

@@ -61,6 +61,7 @@ from tfbetavae.studies.plan import (  # noqa: F401
     logger,
     make_plan,
     make_settings,
+    preset_settings,
 )
 from tfbetavae.studies.results import (  # noqa: F401
     RECORD_COLUMNS,
