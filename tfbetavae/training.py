@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import keras
@@ -25,40 +24,27 @@ from tfbetavae.checks import positive_float, positive_int
 from tfbetavae.data.pairs import pairs_dataset
 from tfbetavae.data.pipeline import training_dataset
 from tfbetavae.model import BetaVAE
+from tfbetavae.progress import say
+from tfbetavae.runs import (  # noqa: F401 - RUN_FORMAT, read_run_config, atomic_write_json: their old home, kept
+    RUN_CHECKPOINT,
+    RUN_CONFIG,
+    RUN_FORMAT,
+    RUN_FORMAT_VERSION,
+    RUN_MODEL,
+    atomic_write,
+    atomic_write_json,
+    read_run_config,
+    run_state_files,
+)
 
 DEFAULT_LEARNING_RATE = 1e-4  # measured: docs/defaults.md (was 5e-4, at which capacity mode can fail to learn)
-RUN_FORMAT = 1  # written into config.json as run_format; runs of another format are refused on load
-RUN_FORMAT_VERSION = "0.1"  # what config.json's tfbetavae_version said before run_format (the same format 1)
-RUN_CONFIG = "config.json"  # a run folder's settings: the model's config and the training's
 
 logger = logging.getLogger("tfbetavae.training")
 
 
 def atomic_save(model: keras.Model, path: str | os.PathLike) -> Path:
-    """Saves a ``.keras`` file via a temporary file and a rename, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.stem}-*.keras"):  # left by a process killed mid-write
-        stale.unlink(missing_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".keras", dir=path.parent)
-    os.close(handle)
-    try:
-        model.save(temporary)
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; a saved model is an ordinary file
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
-
-
-def atomic_write_json(data: dict, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(temporary, path)
-    return path
+    """Saves a ``.keras`` file atomically (``tfbetavae.runs.atomic_write``): a crash never leaves half a file."""
+    return atomic_write(path, model.save)
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
@@ -206,6 +192,16 @@ def compile_model(
     return model
 
 
+def new_model(objective: str = "beta-vae", *, seed: int, learning_rate: float = DEFAULT_LEARNING_RATE,
+              **settings) -> BetaVAE:
+    """Seeds Keras, builds the objective's model with the one factory (``tfbetavae.objectives.build_model``, which
+    takes ``settings``) and compiles it with Adam: the one way studies, the tuner and the benchmark make a model."""
+    from tfbetavae.objectives import build_model  # noqa: PLC0415 - the factory imports every objective
+
+    keras.utils.set_random_seed(seed)
+    return compile_model(build_model(objective, seed=seed, **settings), learning_rate)
+
+
 def restore_checkpoint(model: BetaVAE, path: str | os.PathLike) -> int:
     """Loads weights, optimizer state and step counter from a ``.keras`` checkpoint; returns the step."""
     if model.optimizer is not None and not model.optimizer.built:
@@ -215,37 +211,6 @@ def restore_checkpoint(model: BetaVAE, path: str | os.PathLike) -> int:
     except Exception as error:
         raise ValueError(f"{path}: cannot resume from this checkpoint ({type(error).__name__}: {error})") from error
     return int(model.step_counter.numpy())
-
-
-def read_run_config(run_dir: str | os.PathLike, strict: bool = False) -> dict | None:
-    """A run folder's ``config.json`` as ``train`` wrote it; None when the folder has none.
-
-    One reader for two needs: ``train`` resuming treats an unreadable file as no run (the default), while
-    ``tfbetavae.load`` and the command line, opening a run, refuse a corrupt file or a run of another format with a
-    ValueError naming it (``strict=True``).
-    """
-    path = Path(run_dir) / RUN_CONFIG
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as error:
-        if not strict:
-            return None
-        raise ValueError(f"{path}: corrupt run config ({' '.join(str(error).split())[:200]})") from None
-    if not isinstance(config, dict):
-        if not strict:
-            return None
-        raise ValueError(f"{path}: corrupt run config (a JSON {type(config).__name__}, not an object)")
-    # Runs written before run_format existed said tfbetavae_version "0.1": the same format 1.
-    legacy = RUN_FORMAT if config.get("tfbetavae_version") == RUN_FORMAT_VERSION else config.get("tfbetavae_version")
-    written_as = config.get("run_format", legacy)
-    if strict and written_as != RUN_FORMAT:
-        raise ValueError(
-            f"{run_dir} was written by another tfbetavae run format ({written_as!r}, this is {RUN_FORMAT!r}); "
-            "load its model.keras directly with keras.models.load_model"
-        )
-    return config
 
 
 def _comparable(config):
@@ -283,15 +248,20 @@ class StopAtStep(keras.callbacks.Callback):
 def restore_run(model: BetaVAE, run: str | os.PathLike) -> int:
     """Restores the furthest saved state of a run folder into ``model``; returns its step (0: nothing saved).
 
-    The epoch checkpoint is written at least as late as ``model.keras`` (the last epoch's checkpoint precedes the
-    final save, and an extension checkpoints past it), so it is preferred; ``model.keras`` alone is a finished run
-    whose checkpoints were removed.
+    The checkpoint is preferred to ``model.keras`` (``tfbetavae.runs.run_state_files`` says why); ``model.keras``
+    alone is a finished run whose checkpoints were removed.
     """
-    run = Path(run)
-    for path in (run / "checkpoints" / "last.keras", run / "model.keras"):
-        if path.exists():
-            return restore_checkpoint(model, path)
-    return 0
+    states = run_state_files(run)
+    return restore_checkpoint(model, states[0]) if states else 0
+
+
+CHECKPOINT_STEPS = 500  # a run checkpoints at least this often (an epoch is the checkpoint interval)
+
+
+def default_steps_per_epoch(steps: int) -> int:
+    """Epoch length, which is how often a run checkpoints: every 500 steps, and at least 4 times in a short run,
+    so ``kill -9`` loses at most a quarter of it (a run of 500 steps or fewer used to checkpoint only at its end)."""
+    return min(CHECKPOINT_STEPS, max(1, -(-int(steps) // 4)))
 
 
 def train(
@@ -332,23 +302,21 @@ def train(
         if changes:
             raise ValueError(f"{run_dir} holds a run of another model ({'; '.join(changes)}); use another run folder")
         steps_per_epoch = steps_per_epoch or saved.get("steps_per_epoch")  # the run's own epochs, unless asked
-    steps_per_epoch = positive_int(steps_per_epoch or min(steps, 500), "steps_per_epoch")
+    steps_per_epoch = positive_int(steps_per_epoch or default_steps_per_epoch(steps), "steps_per_epoch")
     if run_dir is not None:
         run = Path(run_dir)
         start = restore_run(model, run)
         if start >= steps:
             message = f"{run} is already trained to step {start} (asked for {steps}): nothing to do"
-            logger.info(message)
-            if verbose:
-                print(message)
+            say(logger, message, verbose=bool(verbose))
             history = keras.callbacks.History()
             history.history = {}
             return history
         if start:
-            if (run / "model.keras").exists():
-                logger.info("extending %s from step %d to %d", run, start, steps)
+            if (run / RUN_MODEL).exists():
+                say(logger, f"extending {run} from step {start} to {steps}", verbose=bool(verbose))
             else:
-                logger.info("resuming %s from step %d of %d", run, start, steps)
+                say(logger, f"resuming {run} from step {start} of {steps}", verbose=bool(verbose))
         run.mkdir(parents=True, exist_ok=True)
         config = {
             "model": model.get_config(),
@@ -362,7 +330,7 @@ def train(
             "run_format": RUN_FORMAT,
             **(extra_config or {}),
         }
-        atomic_write_json(config, run / "config.json")
+        atomic_write_json(config, run / RUN_CONFIG)
         # The user's callbacks run first: scores they write into the epoch logs reach TensorBoard and the CSV,
         # and work they do at an epoch's end (e.g. a study scoring the model) finishes before the checkpoint
         # that would let a resumed run skip past it.
@@ -370,7 +338,7 @@ def train(
             *callbacks,
             keras.callbacks.TensorBoard(str(run / "logs"), update_freq="epoch"),
             keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
-            AtomicCheckpoint(run / "checkpoints" / "last.keras"),
+            AtomicCheckpoint(run / RUN_CHECKPOINT),
         ]
     if verbose:
         print(f"Training steps {start + 1}-{steps} in {model.dtype_policy.name} precision "
@@ -384,13 +352,13 @@ def train(
         steps_per_epoch=steps_per_epoch, callbacks=[*callbacks, StopAtStep(steps)], verbose=verbose, shuffle=False,
     )
     if run_dir is not None:
-        atomic_save(model, Path(run_dir) / "model.keras")
+        atomic_save(model, Path(run_dir) / RUN_MODEL)
     return history
 
 
 def __getattr__(name: str):
-    """``tfbetavae.training.load_model``, the deprecated alias of ``tfbetavae.load``, now lives in
-    ``tfbetavae.loading`` (training must not import loading); this keeps the old name working until it goes."""
+    """``tfbetavae.training.load_model``, the deprecated alias of ``tfbetavae.load``, lives in ``tfbetavae.loading``
+    (which sits below training: it imports no training code); this keeps the old name working until it goes."""
     if name == "load_model":
         from tfbetavae.loading import load_model  # noqa: PLC0415 - a deprecated name only
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from tfbetavae.choices import LIKELIHOODS, PRECISIONS
 from tfbetavae.objective_names import PAIR_OBJECTIVES, TRAIN_OBJECTIVES  # capacity is beta-vae with --capacity
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Model settings shared by the commands that build models (train, tune)."""
     parser.add_argument("--latent-dim", type=int, default=10)
-    parser.add_argument(  # tfbetavae.likelihoods.LIKELIHOODS, written out so --help imports no TensorFlow
-        "--likelihood", choices=("bernoulli", "continuous_bernoulli", "gaussian", "gaussian_learned_scale", "laplace"),
+    parser.add_argument(  # one list for train and tune (tfbetavae.choices), so --help imports no TensorFlow
+        "--likelihood", choices=LIKELIHOODS,
         default="bernoulli", help="p(x|z); gaussian/laplace have a fixed scale 0.1 (docs/own-model-and-data.md)",
     )
     parser.add_argument("--capacity", type=float, default=None, help="Burgess et al. C_max (nats); enables capacity")
@@ -73,7 +74,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--deterministic", action="store_true", help="TF op determinism: same seed, same weights")
     parser.add_argument(
-        "--precision", choices=("float32", "bfloat16", "float16", "auto"), default="auto",
+        "--precision", choices=PRECISIONS, default="auto",
         help="network compute precision (weights, losses, optimizer stay float32); auto: bfloat16 where the CPU "
         "has native bf16 (AVX512-BF16/AMX), else float32. float16 is meant for GPUs",
     )
@@ -222,7 +223,7 @@ def print_summary(run_dir) -> None:
     import csv
     from pathlib import Path
 
-    from tfbetavae.training import read_run_config
+    from tfbetavae.runs import read_run_config
 
     try:
         with open(Path(run_dir) / "history.csv", newline="", encoding="utf-8") as handle:
