@@ -2,6 +2,7 @@
 
     nohup nice -n 10 python scripts/data_study.py --out studies > /tmp/logs/data_study.log 2>&1 &
     python scripts/data_study.py --out studies      # run it again to continue: the study folder resumes
+    python scripts/data_study.py --out studies --plan   # what it would run (settings, seeds, steps, folder)
 
 Every cell trains 2,000 steps (Adam 1e-4, batch 64) and is scored at 1,000 and 2,000 steps with the study's
 default scores and metric sizes (``tfbetavae.studies.STUDY_SIZES``) under the library protocol, in two local
@@ -25,16 +26,21 @@ SEEDS = [0, 1, 2]
 EVAL_STEPS = [1000, 2000]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="studies", help="folder for the study folder (data/)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads per worker")
     parser.add_argument("--fast", action="store_true", help="small metric sizes (a quick look; says so everywhere)")
-    args = parser.parse_args()
-    from tfbetavae.studies import study
+    parser.add_argument("--plan", action="store_true", help="print the study's plan and folder; train nothing")
+    args = parser.parse_args(argv)
+    if args.plan:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/: study_plan.py
+        from study_plan import print_plan as run
+    else:
+        from tfbetavae.studies import study as run
 
-    study(
+    run(
         Path(args.out) / "data", betas=BETAS, seeds=SEEDS, eval_steps=EVAL_STEPS, learning_rates=1e-4,
         data=DATA, workers=args.workers, threads=args.threads, fast=args.fast,
     )

@@ -2,7 +2,13 @@
 
 import sys
 
-from tfbetavae.cli import main
+from tfbetavae.cli import main as cli_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`tfbetavae evaluate ARGS`; ARGS default to the command line's."""
+    return cli_main(["evaluate", *(sys.argv[1:] if argv is None else argv)])
+
 
 if __name__ == "__main__":
-    sys.exit(main(["evaluate", *sys.argv[1:]]))
+    sys.exit(main())

@@ -62,7 +62,8 @@ def parse_args(argv=None):
     parser.add_argument("--score-train", type=int_at_least(1), default=2000, help="β-VAE score training points")
     parser.add_argument("--score-eval", type=int_at_least(1), default=1000, help="β-VAE score evaluation points")
     parser.add_argument("--mig-points", type=int_at_least(1), default=10000)
-    parser.add_argument("--threads", type=int_at_least(1), default=1, help="TF intra-op threads")
+    parser.add_argument("--threads", type=int_at_least(0), default=1,
+                        help="TF intra-op threads (0: TensorFlow's default, e.g. in a process where it already ran)")
     args = parser.parse_args(argv)
     try:
         args.seeds = [int(part) for part in args.seeds.split(",")]
@@ -105,14 +106,13 @@ def train_run(args, precision: str, seed: int, run: Path, data) -> float:
 
 def score_run(args, run: Path, data, held_out) -> dict:
     """Scores of a finished run, computed in float32 whatever precision it was trained in."""
-    import keras
-
+    from tfbetavae import load
     from tfbetavae.metrics import beta_vae_score, mig
     from tfbetavae.precision import precision_scope
     from tfbetavae.training import compile_model
 
     with precision_scope("float32"):
-        model = keras.models.load_model(run / "model.keras")
+        model = load(run / "model.keras")
         compile_model(model, args.learning_rate)
     evaluated = model.evaluate(held_out, batch_size=256, verbose=0, return_dict=True)
     score = beta_vae_score(
@@ -261,7 +261,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)  # before any TF work: one core only
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)  # before any TF work: one core only
     import numpy as np
 
     from tfbetavae.data import ProceduralDSprites

@@ -99,10 +99,10 @@ def train_model(beta: float, key: str, label: str, data, args):
 
     run_dir = None if args.runs_dir is None else args.runs_dir / key
     if run_dir is not None and (run_dir / "model.keras").exists():
-        from tfbetavae.viz import load_model
+        from tfbetavae import load
 
         _log(f"{label} (β={beta:g}): reusing the finished run {run_dir}")
-        model = load_model(run_dir)
+        model = load(run_dir)
         if int(model.step_counter.numpy()) != args.steps or model.latent_dim != args.latent_dim:
             raise ValueError(
                 f"{run_dir} holds a model trained for {int(model.step_counter.numpy())} steps with "

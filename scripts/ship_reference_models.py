@@ -102,7 +102,7 @@ def describe(name: str, row: dict, score: str) -> str:
     return f"{name}: {row['setting']} seed {row['seed']} at step {row['step']} ({score} {row[score]:.3f})"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", default="studies/paper")
     parser.add_argument("--out", default="exported_models")
@@ -112,11 +112,9 @@ def main() -> int:
                         help="ship the setting and seed of shipped version V, at this study's last step")
     parser.add_argument("--partial", action="store_true", help="choose from the runs finished so far (a preview)")
     parser.add_argument("--dry-run", action="store_true", help="say which runs the rule chooses; export nothing")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
-    import keras
-
-    import tfbetavae.objectives  # noqa: F401  (registers every model class for loading)
+    from tfbetavae import load
     from tfbetavae.export import export_saved_model
     from tfbetavae.studies import collect_results, load_plan
 
@@ -137,9 +135,7 @@ def main() -> int:
         return 0
     for name, (row, why) in chosen.items():
         siblings = sorted((r for r in rows if r["setting"] == row["setting"]), key=lambda r: r["seed"])
-        model = without_optimizer(
-            keras.models.load_model(study_dir / "runs" / row["cell"] / "model.keras", safe_mode=True)
-        )
+        model = without_optimizer(load(study_dir / "runs" / row["cell"] / "model.keras"))
         scores = {k: v for k, v in row.items() if k not in IDENTITY_KEYS + SETTING_KEYS + RECORD_KEYS}
         scoring = {"protocol": plan.protocol, "metric_sizes": plan.metric_sizes, "seed": plan.eval_seed,
                    "held_out_images": plan.held_out_images}

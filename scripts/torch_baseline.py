@@ -13,6 +13,7 @@ Run directly for a quick number: ``python scripts/torch_baseline.py --threads 2`
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -130,19 +131,36 @@ def train_throughput(
     return rates, used_threads
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; needs no PyTorch, so ``--help`` and bad arguments answer without it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=positive, default=None)
+    parser.add_argument("--steps", type=positive, default=20, help="Adam steps per repetition")
+    parser.add_argument("--repeats", type=positive, default=5)
     parser.add_argument("--channels-last", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise SystemExit("torch_baseline needs PyTorch, which is not installed: pip install torch") from None
     images = (np.random.default_rng(0).random((64, 64, 64, 1)) < 0.1).astype(np.float32)
     rates, threads = train_throughput(
         images, args.steps, args.repeats, threads=args.threads, channels_last=args.channels_last
     )
     print(f"torch {threads} threads: median {np.median(rates):.0f} images/s ({[round(r) for r in rates]})")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
