@@ -385,7 +385,9 @@ def test_bad_search_arguments_raise_before_any_work(tmp_path, sprites):
     with pytest.raises(ValueError, match="tuner must be one of"):
         search(sprites, tmp_path, "x", tuner="grid")
     with pytest.raises(TypeError, match="GroundTruthData"):
-        BetaVAEHyperModel(np.zeros((4, 64, 64, 1)))
+        BetaVAEHyperModel([np.zeros((64, 64, 1))])
+    with pytest.raises(ValueError, match="objective 'beta_vae' needs data with known factors"):
+        BetaVAEHyperModel(np.zeros((4, 64, 64, 1)))  # images without factors: only objectives that need none
     hypermodel = BetaVAEHyperModel(sprites, steps=1)
     with pytest.raises(ValueError, match="unexpected arguments"):
         hypermodel.fit(kt.HyperParameters(), None, validation_data=1)
@@ -402,6 +404,7 @@ def test_objective_names_directions_and_constrained_score(sprites):
     assert objective(objective="dci") == ("dci_disentanglement", "max")
     assert objective(objective="dci_completeness") == ("dci_completeness", "max")
     assert objective(objective="reconstruction") == ("reconstruction", "min")
+    assert objective(objective="unsupervised") == ("unsupervised_gaussian_total_correlation", "min")  # the catalogue's
     assert objective(objective="mig", max_reconstruction=50.0) == ("constrained_score", "max")
     assert objective(objective=kt.Objective("active_dims", "min")) == ("active_dims", "min")
     assert constrained_score(0.7, 40.0, 50.0) == 0.7

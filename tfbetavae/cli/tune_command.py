@@ -5,6 +5,9 @@ model as ``DIR/exported/<version>`` (TensorFlow Serving layout; ``--export-dir``
 the best trial changed. Trials score on the tuner's metric sizes (a small share of a trial; ``--paper-sizes`` for the
 papers'). It prints a line per trial as it trains and scores; ``--verbose`` shows KerasTuner's own tables too.
 Running the same command again resumes a killed search.
+On your own images (``--data FOLDER --image-size H,W --channels C``: no known factors) the objectives that need no
+factors work: ``udr`` (each trial trains ``--seeds-per-trial`` seeds of its β, default 3, and maximises how much they
+agree; the median-UDR model is exported), ``unsupervised``, ``reconstruction``, ``kl``, ``loss``.
 With ``KERASTUNER_TUNER_ID``/``KERASTUNER_ORACLE_IP``/``KERASTUNER_ORACLE_PORT`` set, the process is the chief
 (tuner id containing "chief": it serves the oracle, then reports and exports) or a worker (it runs trials).
 """
@@ -40,7 +43,14 @@ def add_parser(subparsers) -> None:
     search.add_argument("--max-epochs", type=int, default=3, help="Hyperband: epochs a full trial is split into")
     search.add_argument("--factor", type=int, default=3, help="Hyperband's reduction factor")
     search.add_argument("--seed", type=int, default=0, help="training seed (weights, batches, oracle)")
-    search.add_argument("--eval-seed", type=int, default=None, help="held-out seed of the scores (default seed+1)")
+    search.add_argument(
+        "--seeds-per-trial", type=int, default=None,
+        help="--objective udr: seeds trained per trial, SEED, SEED+1, ... (default 3, at least 2)",
+    )
+    search.add_argument(
+        "--eval-seed", type=int, default=None,
+        help="held-out seed of the scores (default the seed after the last training seed: SEED+1, or with udr SEED+N)",
+    )
     search.add_argument("--overwrite", action="store_true", help="delete an existing search in --dir first")
     search.add_argument(
         "--num-workers", type=int, default=None,
@@ -51,7 +61,8 @@ def add_parser(subparsers) -> None:
     objective = parser.add_argument_group("objective")
     objective.add_argument(
         "--objective", default="beta_vae",
-        help="beta_vae | factor_vae | mig | dci | sap, or a result key (dci_completeness, reconstruction, ...)",
+        help="beta_vae | factor_vae | mig | dci | sap | unsupervised | udr, or a result key (dci_completeness, "
+        "reconstruction, ...). Without known factors: udr, unsupervised, reconstruction, kl, loss",
     )
     objective.add_argument("--metric", default=None, help="registry metric to report with a non-metric objective")
     objective.add_argument(
@@ -60,6 +71,7 @@ def add_parser(subparsers) -> None:
     )
     objective.add_argument("--num-train", type=int, default=None, help="metric training points (metric default)")
     objective.add_argument("--num-eval", type=int, default=None, help="metric evaluation/test points")
+    objective.add_argument("--udr-points", type=int, default=None, help="--objective udr: images every seed encodes (1000)")
     objective.add_argument("--eval-images", type=int, default=512, help="held-out images for reconstruction/KL")
     objective.add_argument(
         "--paper-sizes", action="store_true",
@@ -99,9 +111,9 @@ def metric_size_kwargs(metric: str | None, num_train: int | None, num_eval: int 
     return kwargs
 
 
-def _search_kwargs(args) -> dict:
+def _search_kwargs(args, has_factors: bool = True) -> dict:
     """Hypermodel settings from the command line (values checked by BetaVAEHyperModel)."""
-    from tfbetavae.tuning import METRIC_KEYS
+    from tfbetavae.tuning import METRIC_KEYS, UDR_OBJECTIVE
 
     def one_or_many(values):
         return values[0] if len(values) == 1 else values
@@ -120,6 +132,7 @@ def _search_kwargs(args) -> dict:
         "metric": args.metric,
         "capacity_steps": args.capacity_steps,
         "paper_sizes": args.paper_sizes,
+        "seeds_per_trial": args.seeds_per_trial,
     }
     if args.betas is not None:
         kwargs["betas"] = parse_floats(args.betas, "--betas")
@@ -130,12 +143,23 @@ def _search_kwargs(args) -> dict:
         kwargs["beta_range"] = tuple(bounds)
     if args.capacity is not None:
         kwargs["capacity"] = parse_floats(args.capacity, "--capacity")
+    if args.objective == UDR_OBJECTIVE:
+        given = [name for name, value in (("--num-train", args.num_train), ("--num-eval", args.num_eval),
+                                          ("--protocol", None if args.protocol == "library" else args.protocol))
+                 if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} set a registry metric; --objective udr takes --udr-points")
+        kwargs["metric_kwargs"] = {} if args.udr_points is None else {"num_points": args.udr_points}
+        return kwargs
+    if args.udr_points is not None:
+        raise ValueError("--udr-points is for --objective udr")
     metric = args.metric
     if metric is None:
         if args.objective in METRIC_KEYS:
             metric = args.objective
         else:
-            metric = next((name for name, keys in METRIC_KEYS.items() if args.objective in keys), "beta_vae")
+            default = "beta_vae" if has_factors else "unsupervised"
+            metric = next((name for name, keys in METRIC_KEYS.items() if args.objective in keys), default)
     kwargs["metric_kwargs"] = metric_size_kwargs(metric, args.num_train, args.num_eval)
     if args.protocol != "library":
         kwargs["metric_kwargs"]["protocol"] = args.protocol
@@ -156,7 +180,7 @@ def run(args) -> int:
         search,
         trial_number,
     )
-    from tfbetavae.tuning.sizes import describe_sizes, sizes_in_effect
+    from tfbetavae.tuning.sizes import sizes_in_effect
 
     if args.trials < 1:
         raise ValueError(f"--trials must be >= 1, got {args.trials}")
@@ -164,8 +188,6 @@ def run(args) -> int:
     if not folder.name:
         raise ValueError(f"--dir must name a folder, got {args.dir!r}")
     source, _ = build_source(args)
-    if not has_factors(source):
-        raise ValueError(f"tuning needs data with known factors (e.g. dsprites) to score disentanglement; {args.data!r} has none")
     tuner = search(
         source,
         directory=str(folder.parent),
@@ -182,7 +204,7 @@ def run(args) -> int:
         chief_timeout=args.chief_timeout,
         verbose=1 if getattr(args, "verbose", False) else 0,
         report=not args.quiet,
-        **_search_kwargs(args),
+        **_search_kwargs(args, has_factors(source)),
     )
     if is_worker():
         print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; results are with the chief")
@@ -191,8 +213,11 @@ def run(args) -> int:
     best = tuner.oracle.get_best_trials(1)
     objective_name = tuner.oracle.objective.name
     hypermodel = tuner.hypermodel
-    sizes = {} if hypermodel.metric is None else sizes_in_effect(hypermodel.metric, hypermodel.metric_kwargs)
-    scored = "a score function" if not sizes else describe_sizes(hypermodel.metric, sizes, hypermodel.paper_sizes)
+    if hypermodel.uses_udr:
+        sizes = {"num_points": hypermodel.udr_options["num_points"]}
+    else:
+        sizes = {} if hypermodel.metric is None else sizes_in_effect(hypermodel.metric, hypermodel.metric_kwargs)
+    scored = hypermodel.describe_scoring()
     print(f"\nResults ({objective_name}, {tuner.oracle.objective.direction}imise; scored {scored}; * = best):")
     print(format_table(rows, objective_name, best[0].trial_id if best else None))
     atomic_write_json(rows, folder / "results.json")
@@ -209,6 +234,8 @@ def run(args) -> int:
             print(f"Best model (trial {number}) unchanged: already exported as {existing}")
         else:
             info = {"data": args.data, "metric_sizes": sizes, "paper_sizes": hypermodel.paper_sizes}
+            if hypermodel.uses_udr:  # the exported model is the trial's median-UDR seed
+                info["seed"] = int(best[0].metrics.get_last_value("model_seed"))
             path = export_best(tuner, export_dir, training_info=info, only_if_changed=False)
             print(f"Best model (trial {number}) exported to {path}")
     return 0

@@ -1,7 +1,8 @@
 """Choosing β with KerasTuner, split along KerasTuner's own seams.
 
-* ``hypermodel``: ``BetaVAEHyperModel`` (the search space, one trial's training and its results dict),
-  ``constrained_score`` and the tables of result keys;
+* ``hypermodel``: ``BetaVAEHyperModel`` (the search space, one trial's training and its results dict, on data with
+  or without known factors; the UDR objective's seeds), ``constrained_score``, ``objective_direction``,
+  ``objectives_without_factors`` and the tables of result keys;
 * ``search``: ``search`` (random, Bayesian or Hyperband; resume; chief/worker) and the pieces another runner over
   KerasTuner reuses: ``serve_oracle``, ``is_chief``/``is_worker``, ``check_settings``, ``forget_finished_retries``;
 * ``results``: ``results_table``, ``format_table``, ``plot_tradeoff``, ``export_best``, ``exported_version``;
@@ -15,12 +16,17 @@ from tfbetavae.tuning.hypermodel import (
     COMMON_KEYS,
     CONSTRAINED_KEY,
     DEFAULT_BETAS,
+    DEFAULT_SEEDS_PER_TRIAL,
     METRIC_KEYS,
     MINIMISED_KEYS,
     PRIMARY_KEYS,
+    UDR_KEYS,
+    UDR_OBJECTIVE,
     BetaVAEHyperModel,
     ScoreFunction,
     constrained_score,
+    objective_direction,
+    objectives_without_factors,
 )
 from tfbetavae.tuning.results import (
     export_best,
@@ -49,12 +55,15 @@ __all__ = [
     "COMMON_KEYS",
     "CONSTRAINED_KEY",
     "DEFAULT_BETAS",
+    "DEFAULT_SEEDS_PER_TRIAL",
     "METRIC_KEYS",
     "MINIMISED_KEYS",
     "PRIMARY_KEYS",
     "SETTINGS_FILE",
     "TUNERS",
     "TUNING_SIZES",
+    "UDR_KEYS",
+    "UDR_OBJECTIVE",
     "BetaVAEHyperModel",
     "TrialReporter",
     "ScoreFunction",
@@ -67,6 +76,8 @@ __all__ = [
     "format_table",
     "is_chief",
     "is_worker",
+    "objective_direction",
+    "objectives_without_factors",
     "plot_tradeoff",
     "results_table",
     "search",

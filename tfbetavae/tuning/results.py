@@ -27,10 +27,19 @@ def _metric_value(trial, name: str):
 
 def scoring(tuner: kt.Tuner) -> dict | None:
     """How the search's trials were scored (protocol, metric sizes, seed; ``tfbetavae.metrics.scoring_record``), or
-    None for a score function or a hypermodel that is not the library's (it alone knows)."""
+    None for a score function or a hypermodel that is not the library's (it alone knows). A UDR search's record
+    says UDR's settings, the seeds each trial trains and which model stands for the trial."""
     from tfbetavae.metrics.evaluation import scoring_record
 
     hypermodel = getattr(tuner, "hypermodel", None)
+    if getattr(hypermodel, "uses_udr", False):
+        options = {k: v for k, v in hypermodel.udr_options.items() if k != "num_points"}
+        return {
+            "metric_sizes": {"udr": {"num_points": int(hypermodel.udr_options["num_points"])}},
+            "seed": hypermodel.eval_seed,
+            "udr": {**options, "seeds": list(hypermodel.seeds), "model": "the median-UDR seed (model_seed)",
+                    "medians": "reconstruction, kl, loss and active_dims are medians over the seeds"},
+        }
     metric = getattr(hypermodel, "metric", None)
     if metric is None:
         return None
@@ -45,11 +54,15 @@ def results_table(tuner: kt.Tuner) -> list[dict]:
     searched), ``score``, ``objective`` (the tuner's objective value), ``reconstruction``, ``kl``,
     ``active_dims``, ``steps`` (steps trained), ``parent`` (Hyperband: the number of the trial it continued, else
     None), ``protocol`` and ``metric_sizes`` (how ``score`` was made, see ``scoring``; None for a score function).
+    A UDR search's rows also hold ``udr_pair_min``, ``udr_pair_max`` (the lowest and highest seed-pair score) and
+    ``model_seed`` (the seed of the trial's median-UDR model); its ``score`` is the UDR and its reconstruction, KL and
+    active dimensions are medians over the seeds.
     """
     if is_worker():
         raise ValueError("this process is a KerasTuner worker; the results live with the chief")
     oracle = tuner.oracle
     record = scoring(tuner) or {}
+    seeds = getattr(getattr(tuner, "hypermodel", None), "seeds_per_trial", 1)
     rows = []
     for trial_id in sorted(oracle.trials, key=lambda t: (len(t), t)):
         trial = oracle.trials[trial_id]
@@ -77,6 +90,13 @@ def results_table(tuner: kt.Tuner) -> list[dict]:
                 "metric_sizes": record.get("metric_sizes"),
             }
         )
+        if seeds > 1:
+            seed = _metric_value(trial, "model_seed")
+            rows[-1].update(
+                udr_pair_min=_metric_value(trial, "udr_pair_min"),
+                udr_pair_max=_metric_value(trial, "udr_pair_max"),
+                model_seed=None if seed is None else int(seed),
+            )
     return rows
 
 
@@ -96,7 +116,8 @@ def format_number(value: object, digits: int = 3) -> str:
 
 
 def format_table(rows: Sequence[Mapping], objective_name: str = "objective", best_id: str | None = None) -> str:
-    """A plain-text table of ``results_table`` rows (β, score, reconstruction, KL, active dims, ...)."""
+    """A plain-text table of ``results_table`` rows (β, score, reconstruction, KL, active dims, ...; a UDR search's
+    seed-pair range and median-UDR seed too)."""
     use_capacity = any(row.get("capacity") is not None for row in rows)
     x_key = "capacity" if use_capacity else "beta"
     columns = [
@@ -114,6 +135,10 @@ def format_table(rows: Sequence[Mapping], objective_name: str = "objective", bes
         columns.insert(3, (objective_name, "objective"))
     if any(row.get("latent_dim") not in (None, rows[0].get("latent_dim")) for row in rows):
         columns.insert(2, ("latent", "latent_dim"))
+    if any(row.get("model_seed") is not None for row in rows):  # a UDR search
+        at = [key for _, key in columns].index("score") + 1
+        columns[at:at] = [("pair min", "udr_pair_min"), ("pair max", "udr_pair_max")]
+        columns.append(("model seed", "model_seed"))
     if any(row.get("parent") is not None for row in rows):
         columns.append(("continues", "parent"))
     body = [[format_number(row.get(key)) for _, key in columns] for row in rows]

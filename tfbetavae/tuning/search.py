@@ -26,10 +26,9 @@ import keras_tuner as kt
 
 from tfbetavae.checks import int_at_least, positive_int
 from tfbetavae.cluster import forget_finished_retries, is_chief, is_worker, serve_oracle  # noqa: F401 - their old home
-from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.runs import atomic_write_json
 from tfbetavae.tuning.hypermodel import PRIMARY_KEYS, BetaVAEHyperModel, ScoreFunction
-from tfbetavae.tuning.sizes import describe_sizes, scored_images, sizes_in_effect
+from tfbetavae.tuning.sizes import sizes_in_effect
 
 __all__ = [
     "SETTINGS_FILE",
@@ -64,17 +63,17 @@ def trial_number(trial_id: str) -> int | str:
 class TrialReporter:
     """A search's own progress lines, on the ``tfbetavae.tuning`` logger (INFO): what the trials score on, and per
     trial when it has trained (with the scoring ahead: which score, how many points, about how long) and what it
-    scored. ``tfbetavae tune`` shows them instead of KerasTuner's per-trial tables."""
+    scored. A UDR trial also says when each of its seeds has trained. ``tfbetavae tune`` shows them instead of
+    KerasTuner's per-trial tables."""
 
     def __init__(self, hypermodel: BetaVAEHyperModel, max_trials: int) -> None:
         self.hypermodel = hypermodel
         self.max_trials = max_trials
         self.seconds_per_scored_image: float | None = None  # learnt from each trial that scored
-        self.scoring = "a score function" if hypermodel.metric is None else describe_sizes(
-            hypermodel.metric, self.sizes, hypermodel.paper_sizes
-        )
-        self._started = self._trained = 0.0
+        self.scoring = hypermodel.describe_scoring()
+        self._started = self._trained = self._seed_started = 0.0
         self._step = 0
+        self._seeds_trained = 0
         self._label = ""
 
     @property
@@ -85,11 +84,8 @@ class TrialReporter:
 
     @property
     def images(self) -> int:
-        """Images one trial's scoring renders and encodes (held-out terms included)."""
-        held_out = self.hypermodel.num_eval_images
-        if self.hypermodel.metric is None:
-            return held_out
-        return held_out + scored_images(self.hypermodel.metric, self.sizes)
+        """Images one trial's scoring renders and encodes (held-out terms included, every seed's)."""
+        return self.hypermodel.scored_images()
 
     def label(self, trial) -> str:
         values = trial.hyperparameters.values
@@ -101,7 +97,9 @@ class TrialReporter:
             choices = getattr(self.hypermodel, f"{name}s", [])
             if len(choices) > 1 and name in values:
                 setting += f" {title}={values[name]:g}"
-        return f"trial {trial_number(trial.trial_id)}/{self.max_trials}: {setting} seed {self.hypermodel.seed}"
+        seeds = self.hypermodel.seeds
+        which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+        return f"trial {trial_number(trial.trial_id)}/{self.max_trials}: {setting} {which}"
 
     def target_steps(self, trial) -> int:
         epochs = trial.hyperparameters.values.get("tuner/epochs", self.hypermodel.epochs)
@@ -116,22 +114,32 @@ class TrialReporter:
 
     def trial_begins(self, trial) -> None:
         self._label = self.label(trial)
-        self._started = time.monotonic()
+        self._started = self._seed_started = time.monotonic()
         self._trained = 0.0
+        self._seeds_trained = 0
 
     def trained(self, model) -> None:
-        """Called when a trial's training ends: the scoring starts now."""
-        self._trained = time.monotonic()
+        """Called when a model's training ends: after the trial's last seed, its scoring starts."""
+        now = time.monotonic()
         self._step = int(model.step_counter.numpy())
+        self._seeds_trained += 1
+        seeds = self.hypermodel.seeds_per_trial
+        if self._seeds_trained < seeds:
+            logger.info("%s: seed %d (%d/%d), step %d trained in %s", self._label, model.seed, self._seeds_trained,
+                        seeds, self._step, _duration(now - self._seed_started))
+            self._seed_started = now
+            return
+        self._trained = now
         seconds = self._trained - self._started
         if self.seconds_per_scored_image is not None:
             left = self.seconds_per_scored_image * self.images
             estimate = f"about {_duration(left)} left"
         else:
-            per_image = seconds / max(self._step * self.hypermodel.batch_size, 1)
+            per_image = seconds / max(self._step * self.hypermodel.batch_size * seeds, 1)
             estimate = f"roughly {_duration(_FIRST_GUESS_SCORING_VS_TRAINING * per_image * self.images)} left (first trial: a guess)"
-        logger.info("%s, step %d trained in %s; scoring %s, %s", self._label, self._step, _duration(seconds),
-                    self.scoring, estimate)
+        what = f"step {self._step}" if seeds == 1 else f"{seeds} seeds to step {self._step}"
+        logger.info("%s, %s trained in %s; scoring %s, %s", self._label, what, _duration(seconds), self.scoring,
+                    estimate)
 
     def trial_ends(self, trial) -> None:
         now = time.monotonic()
@@ -145,18 +153,24 @@ class TrialReporter:
         if scoring is not None:
             self.seconds_per_scored_image = scoring / max(self.images, 1)
         metrics = trial.metrics
-        values = {name: metrics.get_last_value(name) for name in ("score", "reconstruction", "kl", "steps_trained")
-                  if metrics.exists(name)}
+        names = ("score", "reconstruction", "kl", "steps_trained", "udr_pair_min", "udr_pair_max", "model_seed")
+        values = {name: metrics.get_last_value(name) for name in names if metrics.exists(name)}
         hypermodel = self.hypermodel
         primary = hypermodel.metric is not None and PRIMARY_KEYS.get(hypermodel.metric) == hypermodel.score_key
         score_name = hypermodel.metric if primary else hypermodel.score_key  # "beta_vae", or "dci_completeness"
         parts = [f"step {int(values.get('steps_trained', self._step))}/{self.target_steps(trial)}"]
         if values.get("score") is not None:
-            parts.append(f"{score_name} {values['score']:.3f}")
+            spread = ""
+            if values.get("udr_pair_min") is not None:
+                spread = f" (seed pairs {values['udr_pair_min']:.3f} to {values['udr_pair_max']:.3f})"
+            parts.append(f"{score_name} {values['score']:.3f}{spread}")
+        medians = " (medians over the seeds)" if hypermodel.seeds_per_trial > 1 else ""
         if values.get("reconstruction") is not None:
             parts.append(f"reconstruction {values['reconstruction']:.1f}")
         if values.get("kl") is not None:
-            parts.append(f"KL {values['kl']:.2f}")
+            parts.append(f"KL {values['kl']:.2f}{medians}")
+        if values.get("model_seed") is not None:
+            parts.append(f"median-UDR model: seed {int(values['model_seed'])}")
         timing = ""
         if scoring is not None:
             total = now - self._started
@@ -188,7 +202,8 @@ class _TrainingEnd(keras.callbacks.Callback):
 
 
 def _reporting(base: type) -> type:
-    """``base`` (a KerasTuner tuner class) that tells its ``reporter`` when a trial begins and ends."""
+    """``base`` (a KerasTuner tuner class) that tells its ``reporter`` when a trial begins and ends, and loads a UDR
+    trial's model with the seed it was trained from."""
 
     class Reporting(base):
         reporter: TrialReporter | None = None
@@ -202,6 +217,15 @@ def _reporting(base: type) -> type:
             super().on_trial_end(trial)
             if self.reporter is not None:
                 self.reporter.trial_ends(self.oracle.get_trial(trial.trial_id))
+
+        def load_model(self, trial):
+            """The trial's checkpointed model; a UDR trial's is its median-UDR seed's, built with that seed."""
+            if not trial.metrics.exists("model_seed"):
+                return super().load_model(trial)
+            keras.backend.clear_session()  # as KerasTuner builds every model it loads
+            model = self.hypermodel.build(trial.hyperparameters, seed=int(trial.metrics.get_last_value("model_seed")))
+            model.load_weights(self._get_checkpoint_fname(trial.trial_id))
+            return model
 
     Reporting.__name__ = Reporting.__qualname__ = base.__name__
     return Reporting
@@ -248,7 +272,7 @@ def check_settings(
 
 
 def search(
-    data: GroundTruthData | None = None,
+    data: Any = None,
     directory: str | os.PathLike = "tuning",
     project_name: str = "betavae",
     tuner: str = "random",
@@ -275,7 +299,10 @@ def search(
     """Runs (or resumes) a KerasTuner search over β and returns the tuner.
 
     Args:
-        data: a GroundTruthData (default: ``tfbetavae.dsprites()``).
+        data: a GroundTruthData (default: ``tfbetavae.dsprites()``), or data without factors: an array of images
+            [N, H, W, C] or a ``tf.data.Dataset`` of images, for the objectives that need none
+            (``objectives_without_factors()``: ``"udr"``, ``"unsupervised"``, ``"reconstruction"``, ...) and score
+            functions; any other objective is refused before training.
         directory, project_name: the search folder is ``directory/project_name``; re-running with the same
             folder and ``overwrite=False`` resumes it (finished trials are kept, the interrupted one re-runs).
         tuner: ``"random"`` (RandomSearch), ``"bayesian"`` (BayesianOptimization) or ``"hyperband"``.
@@ -315,6 +342,11 @@ def search(
         raise ValueError(f"give hypermodel settings either in the hypermodel or as keywords, not both: {sorted(hypermodel_kwargs)}")
     elif not isinstance(hypermodel, BetaVAEHyperModel):
         raise TypeError(f"hypermodel must be a BetaVAEHyperModel, got {type(hypermodel).__name__}")
+    if tuner == "hyperband" and hypermodel.uses_udr:
+        raise ValueError(
+            "Hyperband continues a trial from its parent's one checkpoint, and a UDR trial trains several seeds from "
+            "their first step: use tuner='random' or 'bayesian' with the objective 'udr'"
+        )
 
     if num_workers is not None:
         num_workers = positive_int(num_workers, "num_workers")
