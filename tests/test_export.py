@@ -413,14 +413,16 @@ def test_failed_swap_during_overwrite_restores_the_old_version(tmp_path, monkeyp
     base = tmp_path / "betavae"
     export_saved_model(vae, base)
     before = _digest(base / "1")
-    real_move = export_module._move
+    import tfbetavae.export.publishing as publishing  # where a version is renamed into place
+
+    real_move = publishing._move
 
     def failing_move(source, target):
         if source.name.startswith(".tmp-"):
             raise OSError("simulated failure while renaming the new version into place")
         real_move(source, target)
 
-    monkeypatch.setattr(export_module, "_move", failing_move)
+    monkeypatch.setattr(publishing, "_move", failing_move)
     with pytest.raises(OSError, match="simulated failure"):
         export_saved_model(vae, base, version=1, overwrite=True)
     assert sorted(p.name for p in base.iterdir()) == ["1"]

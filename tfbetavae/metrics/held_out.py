@@ -8,19 +8,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfbetavae.data.ground_truth import GroundTruthData
 
-
-def held_out_terms(model, data: GroundTruthData, num_images: int, seed: int, batch_size: int = 256) -> dict[str, float]:
+def held_out_terms(model, data, num_images: int, seed: int, batch_size: int = 256) -> dict[str, float]:
     """Mean reconstruction, KL and loss (nats per image) and the number of active latent dimensions.
 
-    ``model`` is a ``BetaVAE`` (or an objective built on it: ``compute_terms`` is what is averaged); the images
-    are ``data.sample(num_images)`` drawn from ``seed``. A dimension is active when its mean KL exceeds
+    ``model`` is a ``BetaVAE`` (or an objective built on it: ``compute_terms`` is what is averaged). The images are
+    ``data.sample(num_images)`` drawn from ``seed`` for data that samples (a GroundTruthData, an ``ImageSet``), else
+    ``num_images`` drawn from any image source (``tfbetavae.metrics.unsupervised.image_chunks``: an array, a
+    ``tf.data.Dataset``, a folder). A dimension is active when its mean KL exceeds
     ``tfbetavae.model.ACTIVE_KL_THRESHOLD``.
     """
+    if hasattr(data, "sample"):
+        images = data.sample(num_images, np.random.default_rng([seed, 7919]))[1]
+    else:
+        from tfbetavae.metrics.unsupervised import image_chunks
+
+        images = np.concatenate(list(image_chunks(data, num_images, seed, image_shape=tuple(model.image_shape))))
+    return terms_on_images(model, images, batch_size)
+
+
+def terms_on_images(model, images: np.ndarray, batch_size: int = 256) -> dict[str, float]:
+    """``held_out_terms`` on the given images."""
     from tfbetavae.model import ACTIVE_KL_THRESHOLD
 
-    images = data.sample(num_images, np.random.default_rng([seed, 7919]))[1]
     totals = {"reconstruction": 0.0, "kl": 0.0, "loss": 0.0}
     kl_per_dim = np.zeros(model.latent_dim)
     for start in range(0, len(images), batch_size):

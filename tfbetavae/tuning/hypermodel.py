@@ -157,23 +157,6 @@ def _describe_data(data: Any) -> str:
     return "tf.data.Dataset of images"
 
 
-def _terms_on_images(model: BetaVAE, images: np.ndarray, batch_size: int = 256) -> dict[str, float]:
-    """``tfbetavae.metrics.held_out.held_out_terms`` on given images (it draws them from a GroundTruthData itself)."""
-    from tfbetavae.model import ACTIVE_KL_THRESHOLD
-
-    totals = {"reconstruction": 0.0, "kl": 0.0, "loss": 0.0}
-    kl_per_dim = np.zeros(model.latent_dim)
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].astype(np.float32)
-        terms = model.compute_terms(batch, training=False)
-        for key in totals:
-            totals[key] += float(terms[key]) * len(batch)
-        kl_per_dim += np.sum(np.asarray(terms["kl_per_dim"], dtype=np.float64), axis=0)
-    results = {key: value / len(images) for key, value in totals.items()}
-    results["active_dims"] = float(np.sum(kl_per_dim / len(images) > ACTIVE_KL_THRESHOLD))
-    return results
-
-
 # --------------------------------------------------------------------------- the hypermodel
 class BetaVAEHyperModel(kt.HyperModel):
     """KerasTuner HyperModel: ``build(hp)`` gives a compiled ``BetaVAE``, ``fit`` trains it and scores it.
@@ -617,14 +600,9 @@ class BetaVAEHyperModel(kt.HyperModel):
         From a GroundTruthData they are rendered from the held-out seed's factors; from data without factors they
         are drawn (with that seed) from the same images the model trained on: there is no held-out split.
         """
-        if isinstance(data, GroundTruthData):
-            from tfbetavae.metrics.held_out import held_out_terms
+        from tfbetavae.metrics.held_out import held_out_terms
 
-            return held_out_terms(model, data, self.num_eval_images, self.eval_seed)
-        from tfbetavae.metrics.unsupervised import image_chunks
-
-        chunks = image_chunks(data, self.num_eval_images, self.eval_seed, image_shape=self.input_shape)
-        return _terms_on_images(model, np.concatenate(list(chunks), axis=0))
+        return held_out_terms(model, data, self.num_eval_images, self.eval_seed)
 
     def evaluate_model(self, model: BetaVAE, data: Any = None) -> dict[str, float]:
         """The results dict of a trained model (all values plain floats), computed on the held-out seed."""
