@@ -29,6 +29,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from tfbetavae.progress import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # TensorFlow's start-up lines (oneDNN, CUDA, cuInit) stay hidden, as on the command line
+
 SETTING_KEYS = ("objective", "beta", "capacity", "gamma", "capacity_steps", "learning_rate", "latent_dim", "precision")
 IDENTITY_KEYS = ("cell", "setting", "seed", "step", "fast", "wall_seconds", "train_seconds", "metric_seconds")
 # What a study row records about its data and how it was scored (tfbetavae.studies.runner.RECORD_COLUMNS): not scores.

@@ -37,6 +37,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from tfbetavae.progress import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # TensorFlow's start-up lines (oneDNN, CUDA, cuInit) stay hidden, as on the command line
+
 CORRELATIONS = ("lasso", "spearman")
 SUPERVISED = ("mig", "dci_disentanglement", "beta_vae_eval_accuracy", "beta_vae_paper_eval_accuracy")
 ALSO_KEPT = ("reconstruction", "kl")  # kept per model in the JSON, not compared

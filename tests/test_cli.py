@@ -88,6 +88,11 @@ def test_a_resumed_run_says_so_before_training_and_logs_nothing_else(tmp_path, c
     first_epoch = next(i for i, line in enumerate(lines) if line.startswith("Epoch "))
     assert resume[0] < first_epoch and lines[first_epoch] == "Epoch 3/3"  # said before training, trains the rest
     assert not LOG_LINE.search(out.stdout), LOG_LINE.search(out.stdout).group(0)
+    again = subprocess.run(  # a finished run: "nothing to do" once, not on stdout and again on stderr
+        [sys.executable, "-m", "tfbetavae", "train", "--steps", "6", *tiny], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=300, env={**_quiet_env(), "PYTHONUNBUFFERED": "1"},
+    )
+    assert again.returncode == 0 and again.stdout.count("nothing to do") == 1, again.stdout[-2000:]
 
 
 @pytest.mark.parametrize(

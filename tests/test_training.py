@@ -67,7 +67,8 @@ def _trained_weights(run_dir, sprites, steps_per_call, **kwargs):
 def test_extended_run_equals_uninterrupted(tmp_path, sprites):
     """8 steps, then extended to 20 (not a multiple of the 8-step epochs), equals 20 in one go."""
     one_go = _trained_weights(tmp_path / "one_go", sprites, [20], steps_per_epoch=8)
-    extended = _trained_weights(tmp_path / "extended", sprites, [8, 20])
+    _trained_weights(tmp_path / "extended", sprites, [8], steps_per_epoch=8)
+    extended = _trained_weights(tmp_path / "extended", sprites, [20])  # the run's own 8-step epochs
     assert int(extended.step_counter.numpy()) == int(extended.optimizer.iterations.numpy()) == 20
     assert float(extended.capacity_target()) == pytest.approx(float(one_go.capacity_target()))
     for a, b in zip(one_go.weights, extended.weights, strict=True):
@@ -120,7 +121,8 @@ def test_train_command_writes_a_run_folder(tmp_path, capsys):
     assert int(keras.models.load_model(out / "model.keras").step_counter.numpy()) == 9
     before = (out / "model.keras").read_bytes()
     assert main([*common, "--steps", "9", "--out", str(out)]) == 0  # the same steps: done, exit 0
-    assert "already trained to step 9 (asked for 9): nothing to do" in capsys.readouterr().out
+    said = capsys.readouterr()  # once: on stderr, where the command line shows the library's progress lines
+    assert (said.out + said.err).count("already trained to step 9 (asked for 9): nothing to do") == 1
     assert (out / "model.keras").read_bytes() == before
 
 
@@ -303,3 +305,29 @@ def test_training_imports_nothing_downstream():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(downstream):
                 found.append((getattr(function, "name", "<module>"), node.module))
     assert not found
+
+
+def test_a_short_run_checkpoints_before_it_ends_and_resumes_there(sprites, tmp_path):
+    """A run of 500 steps or fewer used to checkpoint only at its end: now every quarter (here 20 steps: every 5)."""
+    import keras
+
+    from tfbetavae import BetaVAE, compile_model, train
+    from tfbetavae.training import default_steps_per_epoch, restore_run
+
+    assert [default_steps_per_epoch(n) for n in (20, 200, 2000, 30000)] == [5, 50, 500, 500]
+
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.step_counter.numpy()) == 12:
+                raise KeyboardInterrupt("killed at step 12")
+
+    run = tmp_path / "short"
+    with pytest.raises(KeyboardInterrupt):
+        train(BetaVAE(latent_dim=2, seed=0), sprites, steps=20, batch_size=8, run_dir=run, callbacks=[Crash()],
+              verbose=0)
+    assert (run / "checkpoints" / "last.keras").is_file() and not (run / "model.keras").exists()
+    model = compile_model(BetaVAE(latent_dim=2, seed=0))
+    assert restore_run(model, run) == 10  # the last quarter boundary before the crash
+    train(model, sprites, steps=20, batch_size=8, run_dir=run, verbose=0)
+    assert int(model.step_counter.numpy()) == 20 and (run / "model.keras").is_file()
+
