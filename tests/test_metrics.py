@@ -339,7 +339,7 @@ def test_evaluate_flattens_and_routes_keywords(data):
     }
     assert results["mig"] == mig(identity, data, num_train=200, num_bins=5, progress=False)["mig"]
     with pytest.raises(ValueError, match="known metrics"):
-        evaluate(identity, data, ["mig", "irs"])
+        evaluate(identity, data, ["mig", "no_such_metric"])
     with pytest.raises(ValueError, match="num_bin"):
         evaluate(identity, data, ["mig"], num_bin=5)
     with pytest.raises(ValueError, match="has no keyword 'num_eval'"):
@@ -411,7 +411,7 @@ def test_a_scoring_record_names_protocol_sizes_and_seed():
 
 def test_callback_rejects_unknown_metrics_and_keywords(data):
     with pytest.raises(ValueError, match="known metrics: \\['beta_vae', 'factor_vae', 'mig', 'dci', 'sap'"):
-        DisentanglementCallback(data, metrics=("beta_vae", "modularity"))
+        DisentanglementCallback(data, metrics=("beta_vae", "no_such_metric"))
     with pytest.raises(ValueError, match="num_bins"):
         DisentanglementCallback(data, metrics=("beta_vae",), num_bins=10)
     with pytest.raises(ValueError, match="every"):

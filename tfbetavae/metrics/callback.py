@@ -15,6 +15,7 @@ from tfbetavae.checks import positive_int
 from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.metrics._sampling import check_data, make_rng
 from tfbetavae.metrics.evaluation import check_metric_names, evaluate, route_kwargs, scoring_record
+from tfbetavae.metrics.representation import check_representation
 
 
 class DisentanglementCallback(keras.callbacks.Callback):
@@ -30,6 +31,10 @@ class DisentanglementCallback(keras.callbacks.Callback):
     The logs hold numbers only (TensorBoard, KerasTuner and EarlyStopping read them), so how the scores were made
     lives beside them: ``callback.scoring`` and the ``History`` that ``fit`` returns (``history.scoring``) hold
     ``{"protocol", "metric_sizes", "seed"}`` (see ``tfbetavae.metrics.scoring_record``).
+
+    ``representation="sampled"`` scores one posterior draw per image instead of the posterior mean (the model's
+    ``encode(images, return_log_variance=True)`` gives the moments); the draws are seeded with ``seed``, so they are
+    the same noise at every scoring, and the record says ``"representation": "sampled"``.
     """
 
     def __init__(
@@ -38,6 +43,7 @@ class DisentanglementCallback(keras.callbacks.Callback):
         metrics: str | Sequence[str] = ("beta_vae",),
         every: int = 1,
         seed: int = 0,
+        representation: str = "mean",
         **metric_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -46,9 +52,10 @@ class DisentanglementCallback(keras.callbacks.Callback):
         self.every = positive_int(every, "every")
         make_rng(seed)  # validates the seed now rather than at the end of the first epoch
         self.seed = int(seed)
+        self.representation = check_representation(representation)
         self.metric_kwargs = {"progress": False, **metric_kwargs}
         route_kwargs(self.metrics, self.metric_kwargs)  # unknown keywords fail here, before training starts
-        self.scoring = scoring_record(self.metrics, self.seed, **self.metric_kwargs)
+        self.scoring = scoring_record(self.metrics, self.seed, self.representation, **self.metric_kwargs)
         self.last_scores: dict[str, float] = {}
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -56,7 +63,9 @@ class DisentanglementCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self._due(epoch):
-            scores = evaluate(self.model, self.data, self.metrics, self.seed, **self.metric_kwargs)
+            scores = evaluate(
+                self.model, self.data, self.metrics, self.seed, representation=self.representation, **self.metric_kwargs
+            )
             self.last_scores = {key: float(value) for key, value in scores.items()}
         if logs is not None:
             logs.update(self.last_scores)

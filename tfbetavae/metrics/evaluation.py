@@ -16,9 +16,12 @@ from tfbetavae.data.ground_truth import GroundTruthData
 from tfbetavae.metrics import catalogue
 from tfbetavae.metrics.beta_vae import beta_vae_score
 from tfbetavae.metrics.dci import dci
+from tfbetavae.metrics.downstream import downstream_gbt, downstream_logreg
 from tfbetavae.metrics.factor_vae import factor_vae_score
+from tfbetavae.metrics.irs import irs
 from tfbetavae.metrics.mig import mig
-from tfbetavae.metrics.representation import as_representation
+from tfbetavae.metrics.modularity import modularity
+from tfbetavae.metrics.representation import as_representation, check_representation
 from tfbetavae.metrics.sap import sap
 from tfbetavae.metrics.unsupervised import resolve_source, unsupervised
 
@@ -29,6 +32,10 @@ METRICS: dict[str, Callable[..., dict[str, float]]] = {
     "dci": dci,
     "sap": sap,
     "unsupervised": unsupervised,
+    "modularity": modularity,
+    "irs": irs,
+    "downstream_logreg": downstream_logreg,
+    "downstream_gbt": downstream_gbt,
 }
 
 _RESERVED = ("represent", "data", "seed")
@@ -43,6 +50,9 @@ PROTOCOLS: dict[str, dict[str, dict[str, Any]]] = {
         "dci": {"protocol": "disentanglement_lib"},
         "sap": {"protocol": "disentanglement_lib"},
         "unsupervised": {"num_bins": 20},
+        "modularity": {"num_bins": 20},
+        "irs": {"num_bins": 20, "diff_quantile": 0.99},
+        # downstream_logreg / downstream_gbt: the same estimators under both protocols (metrics/downstream.py)
     },
 }
 
@@ -148,6 +158,7 @@ def evaluate(
     data: Any,
     names: str | Sequence[str] | None = None,
     seed: int = 0,
+    representation: str = "mean",
     **kwargs: Any,
 ) -> dict[str, float]:
     """Runs the named metrics and returns one flat dict: ``{metric}_{key}``, or just ``{metric}`` for ``mig``/``sap``.
@@ -157,7 +168,10 @@ def evaluate(
     scores every metric with that library's estimators and settings (``apply_protocol``). ``names=None`` is every
     metric the data allows: all of them for a GroundTruthData, ``metrics_without_factors()`` for data without factors
     (an array of images, an image folder, a ``tf.data.Dataset``), which the other metrics refuse (``check_data_for``).
+    ``representation="sampled"`` scores one posterior draw per image instead of the mean (``as_representation``);
+    each metric draws from its own generator seeded with ``seed``, so its codes do not depend on the other metrics.
     """
+    representation = check_representation(representation)
     if names is None:
         data = check_data_for((), data)
         names = tuple(METRICS) if isinstance(data, GroundTruthData) else metrics_without_factors()
@@ -172,7 +186,8 @@ def evaluate(
     represent_fn = as_representation(represent)
     results: dict[str, float] = {}
     for name in names:
-        for key, value in METRICS[name](represent_fn, data, seed=seed, **routed[name]).items():
+        codes_fn = represent_fn if representation == "mean" else as_representation(represent_fn, representation, seed)
+        for key, value in METRICS[name](codes_fn, data, seed=seed, **routed[name]).items():
             results[name if key == name else f"{name}_{key}"] = value
     return results
 
@@ -180,14 +195,19 @@ def evaluate(
 SIZE_KEYS = catalogue.SIZE_KEYS
 
 
-def scoring_record(names: str | Sequence[str], seed: int = 0, **kwargs: Any) -> dict[str, Any]:
-    """How ``evaluate(represent, data, names, seed, **kwargs)`` makes its scores, to be stored beside them.
+def scoring_record(
+    names: str | Sequence[str], seed: int = 0, representation: str = "mean", **kwargs: Any
+) -> dict[str, Any]:
+    """How ``evaluate(represent, data, names, seed, representation, **kwargs)`` makes its scores, to be stored beside them.
 
     ``{"protocol": "library" | "disentanglement_lib", "metric_sizes": {metric: {"num_train": ..., ...}}, "seed":
     ...}``, plus ``"beta_vae_protocol"`` (``"standard"`` or ``"paper"``) when the β-VAE score is among them. The
     protocols and the sizes move every score (docs/metrics.md), so a number written without them cannot be put
     beside another: a JSON file, a model card, a training history keep this record with their scores.
+    ``"representation": "sampled"`` is added when the codes were posterior draws; a record without that key scored the
+    posterior means (the default, and every record written before the choice existed).
     """
+    representation = check_representation(representation)
     names = check_metric_names(names)
     routed = route_kwargs(names, kwargs)
     protocol = kwargs.get("protocol")
@@ -201,6 +221,8 @@ def scoring_record(names: str | Sequence[str], seed: int = 0, **kwargs: Any) -> 
     if "beta_vae" in names:
         default = inspect.signature(METRICS["beta_vae"]).parameters["protocol"].default
         record["beta_vae_protocol"] = routed["beta_vae"].get("protocol", default)
+    if representation != "mean":
+        record["representation"] = representation
     return record
 
 

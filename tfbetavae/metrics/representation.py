@@ -8,6 +8,7 @@ representation (wrong rank, NaN, wrong count) fails with a message instead of a 
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,15 +16,26 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfbetavae.checks import positive_int
+from tfbetavae.checks import non_negative_int, positive_int
 from tfbetavae.loading import load
 
 RepresentFn = Callable[[np.ndarray], np.ndarray]
 
 _ADAPTED_MARK = "_tfbetavae_representation"
 
+# What a code is: the posterior mean (the default, what disentanglement_lib's studies score), or one draw of
+# z ~ N(mean, exp(log_variance)) per image (its ``sampled_representation``).
+REPRESENTATIONS = ("mean", "sampled")
 
-def as_representation(represent: Any) -> RepresentFn:
+
+def check_representation(representation: Any) -> str:
+    """``representation`` if it is ``"mean"`` or ``"sampled"``, else a ValueError naming the choices."""
+    if not isinstance(representation, str) or representation not in REPRESENTATIONS:
+        raise ValueError(f"representation must be one of {list(REPRESENTATIONS)}, got {representation!r}")
+    return representation
+
+
+def as_representation(represent: Any, representation: str | None = None, seed: int = 0) -> RepresentFn:
     """A function images → float32 codes [n, d] for any supported kind of representation.
 
     Accepted, in this order of precedence:
@@ -40,9 +52,18 @@ def as_representation(represent: Any) -> RepresentFn:
 
     A tuple or list result is read as ``(mean, ...)``. The returned function checks every result and raises a
     ``ValueError`` naming the problem when it is not 2-D, has a different count than the images, or is not finite.
+
+    ``representation="sampled"`` makes each code one draw mean + exp(log_variance / 2)·ε, ε ~ N(0, I) from a NumPy
+    generator seeded with ``seed``: the same images in the same order give the same codes. It needs the posterior's
+    log-variance: ``encode(images, return_log_variance=True)`` of a model, the ``"log_variance"`` entry of a dict
+    (an exported ``encode`` signature), or a ``(mean, log_variance)`` pair. ``None`` (the default) leaves a
+    function this returned as it is and gives the mean for anything else. Its result carries ``representation``.
     """
+    kind = None if representation is None else check_representation(representation)
     if getattr(represent, _ADAPTED_MARK, False):
-        return represent
+        if kind is None or (kind == "mean" and represent.representation == "mean"):
+            return represent
+        return _adapted(represent.moments, kind, seed, represent.__doc__, represent.image_shape)
     if isinstance(represent, (str, os.PathLike)):
         represent = load(represent)
     if isinstance(represent, bytes) or represent is None:
@@ -61,27 +82,84 @@ def as_representation(represent: Any) -> RepresentFn:
             f"got an object of type {type(represent).__name__}"
         )
     keyword = _signature_keyword(target)
+    is_encode_method = target is encode
 
-    def represent_fn(images: np.ndarray) -> np.ndarray:
+    def moments(images: np.ndarray, with_log_variance: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """(mean, log-variance or None) of a batch; the log-variance only when asked (a model is then asked for it)."""
         batch = np.asarray(images, dtype=np.float32)
         if keyword is not None:
             output = target(**{keyword: tf.convert_to_tensor(batch)})
+        elif with_log_variance and is_encode_method:
+            output = _encode_with_log_variance(target, batch)
         else:
             output = target(batch)
-        return _check_codes(_pick_mean(output), len(batch))
+        mean, log_variance = _pick_moments(output)
+        mean = _check_codes(mean, len(batch))
+        if not with_log_variance:
+            return mean, None
+        if log_variance is None:
+            raise ValueError(
+                "representation='sampled' needs the posterior's log-variance, and this representation gives codes "
+                "only: use a model whose encode(images, return_log_variance=True) works, an exported encode "
+                "signature, or a function returning {'mean': ..., 'log_variance': ...}"
+            )
+        log_variance = _check_codes(log_variance, len(batch))
+        if log_variance.shape != mean.shape:
+            raise ValueError(f"the log-variance has shape {log_variance.shape}, the mean {mean.shape}")
+        return mean, log_variance
 
-    setattr(represent_fn, _ADAPTED_MARK, True)
-    represent_fn.__doc__ = f"Codes of {type(represent).__name__} {getattr(represent, '__name__', '')}".rstrip()
     # The images the model takes (None for a plain function): lets a metric read an image folder at the right size.
     shape = getattr(represent, "image_shape", None)
-    represent_fn.image_shape = tuple(int(v) for v in shape) if isinstance(shape, (tuple, list)) else None
+    image_shape = tuple(int(v) for v in shape) if isinstance(shape, (tuple, list)) else None
+    doc = f"Codes of {type(represent).__name__} {getattr(represent, '__name__', '')}".rstrip()
+    return _adapted(moments, kind or "mean", seed, doc, image_shape)
+
+
+def _adapted(moments: Callable, representation: str, seed: Any, doc: str | None, image_shape: Any) -> RepresentFn:
+    """The images → codes function of a moments reader: its means, or one seeded posterior draw per image."""
+    if representation == "mean":
+
+        def represent_fn(images: np.ndarray) -> np.ndarray:
+            return moments(images)[0]
+
+    else:
+        rng = np.random.default_rng(non_negative_int(seed, "seed"))
+
+        def represent_fn(images: np.ndarray) -> np.ndarray:
+            mean, log_variance = moments(images, with_log_variance=True)
+            noise = rng.standard_normal(mean.shape)
+            return (mean + np.exp(0.5 * log_variance.astype(np.float64)) * noise).astype(np.float32)
+
+    setattr(represent_fn, _ADAPTED_MARK, True)
+    represent_fn.moments = moments
+    represent_fn.representation = representation
+    represent_fn.image_shape = image_shape
+    represent_fn.__doc__ = doc if representation == "mean" else f"{doc} (sampled)"
     return represent_fn
 
 
-def encode_in_batches(represent_fn: Any, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Codes [n, d] of ``images`` computed ``batch_size`` images at a time, to bound memory on large sets."""
+def _encode_with_log_variance(encode: Callable, batch: np.ndarray) -> Any:
+    """``encode(batch, return_log_variance=True)`` when encode takes that keyword, else ``encode(batch)`` (which may
+    return a dict or pair that holds the log-variance)."""
+    try:
+        parameters = inspect.signature(encode).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    takes_keyword = "return_log_variance" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+    return encode(batch, return_log_variance=True) if takes_keyword else encode(batch)
+
+
+def encode_in_batches(
+    represent_fn: Any, images: np.ndarray, batch_size: int = 256, representation: str | None = None, seed: int = 0
+) -> np.ndarray:
+    """Codes [n, d] of ``images`` computed ``batch_size`` images at a time, to bound memory on large sets.
+
+    ``representation`` and ``seed`` as in ``as_representation`` (``"sampled"``: one posterior draw per image).
+    """
     batch_size = positive_int(batch_size, "batch_size")
-    represent_fn = as_representation(represent_fn)
+    represent_fn = as_representation(represent_fn, representation, seed)
     images = np.asarray(images)
     if images.ndim not in (2, 4):  # images [n, H, W, C] or vectors [n, D]
         raise ValueError(f"images must be [batch, height, width, channels] or vectors [batch, features], got {images.shape}")
@@ -113,18 +191,19 @@ def _signature_keyword(function: Any) -> str | None:
     raise ValueError(f"cannot tell which input of the signature takes the images: inputs {names}, expected 'images'")
 
 
-def _pick_mean(output: Any) -> Any:
+def _pick_moments(output: Any) -> tuple[Any, Any]:
+    """(mean, log-variance or None) from what a representation returned: a dict, a tuple, or the codes alone."""
     if isinstance(output, Mapping):
         if "mean" in output:
-            return output["mean"]
+            return output["mean"], output.get("log_variance")
         if len(output) == 1:
-            return next(iter(output.values()))
+            return next(iter(output.values())), None
         raise ValueError(f"the representation returned a dict without a 'mean' entry (keys {sorted(output)})")
     if isinstance(output, (tuple, list)):
         if not output:
             raise ValueError("the representation returned an empty tuple")
-        return output[0]
-    return output
+        return output[0], (output[1] if len(output) > 1 else None)
+    return output, None
 
 
 def _check_codes(codes: Any, num_images: int) -> np.ndarray:
