@@ -540,3 +540,16 @@ def test_the_locatello2019_preset_is_the_sweep_and_prices_itself(tmp_path, capsy
     out = capsys.readouterr().out
     assert re.search(r"Plan: 36 settings × 2 seeds; 72 runs of 300 steps; training alone ≈ .* a step at batch 8", out)
     assert not (folder / "runs").exists()
+
+
+def test_a_study_trains_pair_objectives_on_pairs_of_its_data(tmp_path):
+    """ada-gvae cells train on pairs drawn from the study's ground-truth data and are scored on single images."""
+    rows = study(tmp_path / "pairs", objectives=["ada-gvae", "beta-vae"], betas=[1.0], seeds=[0], eval_steps=[6],
+                 latent_dims=3, batch_size=8, scores=["mig"], metric_sizes={"mig": {"num_train": 200}}, fast=True,
+                 networks=small_networks, verbose=False)
+    assert {row["setting"] for row in rows} == {"ada-gvae pair_k=random", "beta-vae"}
+    pair_row = next(row for row in rows if row["objective"] == "ada-gvae")
+    assert pair_row["pair_k"] == "random" and 0.0 <= pair_row["mig"] <= 1.0 and pair_row["reconstruction"] > 0
+    with pytest.raises(ValueError, match="draws the pairs of ada-gvae and ada-ml-vae from data with known factors"):
+        study(tmp_path / "refused", objectives=["ada-gvae"], betas=[1.0], seeds=[0], eval_steps=[2],
+              data=str(tmp_path / "pairs"), verbose=False)

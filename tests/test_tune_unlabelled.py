@@ -15,6 +15,7 @@ from PIL import Image
 
 from tfbetavae.cli import main
 from tfbetavae.data import ProceduralDSprites
+from tfbetavae.metrics.held_out import terms_on_images as _terms_on_images
 from tfbetavae.metrics.udr import udr
 from tfbetavae.tuning import (
     BetaVAEHyperModel,
@@ -24,7 +25,6 @@ from tfbetavae.tuning import (
     results_table,
     search,
 )
-from tfbetavae.tuning.hypermodel import _terms_on_images
 
 TINY = {"latent_dim": 3, "batch_size": 8, "num_eval_images": 32, "learning_rate": 1e-3}
 

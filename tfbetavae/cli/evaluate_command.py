@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
     )
     add_data_arguments(parser)
     omit_data_defaults(parser)
-    parser.add_argument("--metrics", default="beta_vae,mig", help="comma list of beta_vae, factor_vae, mig, dci, sap")
+    parser.add_argument("--metrics", default="beta_vae,mig", help="comma list of metrics: beta_vae, factor_vae, mig, dci, sap, modularity, irs, downstream_logreg, downstream_gbt, unsupervised")
     parser.add_argument("--num-train", type=int, default=10_000, help="training points of each metric")
     parser.add_argument("--num-eval", type=int, default=5_000, help="evaluation points (beta_vae, factor_vae)")
     parser.add_argument("--num-images", type=int, default=512, help="images for reconstruction/KL on data without factors")

@@ -38,6 +38,8 @@ def add_parser(subparsers) -> None:
     grid.add_argument("--gamma", default=None, help="γ values: capacity (default 1000) or factor-vae (default 35)")
     grid.add_argument("--capacity-steps", type=int, default=None, help="steps over which C rises to C_max")
     grid.add_argument("--lambda-od", default="10", help="λ_od values of dip-vae-i and dip-vae-ii (λ_d follows)")
+    grid.add_argument("--pair-k", default="random",
+                      help="ada-gvae, ada-ml-vae: factors a pair does not share, a number or 'random' (default)")
     grid.add_argument("--learning-rate", default=None, help="learning rate(s), e.g. 1e-4,5e-4 (default: the library's)")
     grid.add_argument("--latent-dim", default="10", help="latent size(s)")
     grid.add_argument("--seeds", default="0,1,2", help="training seeds, e.g. 0,1,2 (each appears once)")
@@ -120,6 +122,7 @@ def run_command(args) -> int:
         learning_rates=DEFAULT_LEARNING_RATE if args.learning_rate is None else parse_floats(args.learning_rate, "--learning-rate"),
         latent_dims=parse_ints(args.latent_dim, "--latent-dim"),
         lambdas_od=parse_floats(args.lambda_od, "--lambda-od"),
+        pair_k=args.pair_k if args.pair_k == "random" else parse_ints(args.pair_k, "--pair-k")[0],
         preset=args.preset,
         plan_only=args.plan,
         scores=None if args.scores is None else [part for part in args.scores.split(",") if part],

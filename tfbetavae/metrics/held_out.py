@@ -28,14 +28,18 @@ def held_out_terms(model, data, num_images: int, seed: int, batch_size: int = 25
 
 
 def terms_on_images(model, images: np.ndarray, batch_size: int = 256) -> dict[str, float]:
-    """``held_out_terms`` on the given images."""
+    """``held_out_terms`` on the given images (for a model trained on pairs, its β-VAE terms on single images)."""
     from tfbetavae.model import ACTIVE_KL_THRESHOLD
 
     totals = {"reconstruction": 0.0, "kl": 0.0, "loss": 0.0}
     kl_per_dim = np.zeros(model.latent_dim)
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size].astype(np.float32)
-        terms = model.compute_terms(batch, training=False)
+        if getattr(model, "trains_on_pairs", False):  # held-out single images: the β-VAE terms of its encoder
+            terms = dict(model.vae_terms(batch, training=False))
+            terms["loss"] = terms["reconstruction"] + float(model.beta) * terms["kl"]
+        else:
+            terms = model.compute_terms(batch, training=False)
         for key in totals:
             totals[key] += float(terms[key]) * len(batch)
         kl_per_dim += np.sum(np.asarray(terms["kl_per_dim"], dtype=np.float64), axis=0)

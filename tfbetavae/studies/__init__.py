@@ -95,6 +95,7 @@ def study(
     learning_rates: Sequence[float] | float = DEFAULT_LEARNING_RATE,
     latent_dims: Sequence[int] | int = 10,
     lambdas_od: Sequence[float] | float = (10.0,),
+    pair_k: int | str = "random",
     settings: Sequence[Setting] | None = None,
     preset: str | None = None,
     plan_only: bool = False,
@@ -156,8 +157,11 @@ def study(
             raise ValueError("give settings or a preset, not both")
         settings = preset_settings(preset, **_preset_options(learning_rates, latent_dims, capacity_steps))
     grid = list(settings) if settings is not None else make_settings(
-        objectives, betas, capacities, gammas, capacity_steps, learning_rates, latent_dims, lambdas_od
+        objectives, betas, capacities, gammas, capacity_steps, learning_rates, latent_dims, lambdas_od, pair_k
     )
+    if any(setting.pair_k is not None for setting in grid) and not _has_factors(data):
+        raise ValueError("a study draws the pairs of ada-gvae and ada-ml-vae from data with known factors; for pairs "
+                         "of your own, train with `tfbetavae train --objective ada-gvae --pairs-from A,B`")
     if isinstance(data, GroundTruthData):
         source, spec = data, f"{type(data).__module__}.{type(data).__name__}"
     else:

@@ -107,10 +107,15 @@ def score_model(model, data, plan: StudyPlan, say=None) -> dict[str, float]:
     return results
 
 
-def training_source(data):
-    """What ``train`` and the metrics take for a cell's data: a ground-truth data set itself, an ``ImageSet``'s array."""
+def training_source(data, setting: Setting | None = None):
+    """What ``train`` and the metrics take for a cell's data: a ground-truth data set itself, an ``ImageSet``'s array,
+    and for a setting trained on pairs (``pair_k``) the data's pairs that differ in that many factors."""
     from tfbetavae.data.image_set import ImageSet
 
+    if setting is not None and setting.pair_k is not None:
+        from tfbetavae.data.pairs import GroundTruthPairs
+
+        return GroundTruthPairs(data, setting.pair_k)  # refuses data without factors by name
     return data.images if isinstance(data, ImageSet) else data
 
 
@@ -249,7 +254,7 @@ def run_cell(plan: StudyPlan, setting: Setting, seed: int, study_dir: Path, data
         say(f"{label}: training {plan.steps} steps")
     log_event(study_dir, "start", run_dir.name)
     train(
-        model, training_source(data), steps=plan.steps, batch_size=plan.batch_size, run_dir=run_dir,
+        model, training_source(data, setting), steps=plan.steps, batch_size=plan.batch_size, run_dir=run_dir,
         steps_per_epoch=plan.steps_per_epoch, seed=seed, learning_rate=setting.learning_rate,
         callbacks=[scorer], verbose=0,
         extra_config={"study": study_dir.name, "setting": setting.as_json(),

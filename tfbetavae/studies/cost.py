@@ -18,6 +18,7 @@ __all__ = ["describe_cost", "seconds_per_step"]
 
 def seconds_per_step(plan: StudyPlan, data: Any, steps: int = 8) -> dict[str, float]:
     """Objective -> seconds per training step of its first setting in the grid, on this machine now."""
+    from tfbetavae.data.pairs import pairs_dataset
     from tfbetavae.data.pipeline import training_dataset
     from tfbetavae.studies.cell import cell_model, training_source
 
@@ -28,7 +29,9 @@ def seconds_per_step(plan: StudyPlan, data: Any, steps: int = 8) -> dict[str, fl
     timings = {}
     for objective, setting in first.items():
         model = cell_model(setting, data.observation_shape, seed=0, dataset_size=size)
-        batches = iter(training_dataset(training_source(data), batch_size=plan.batch_size, seed=0))
+        source = training_source(data, setting)
+        batches = iter(pairs_dataset(source, batch_size=plan.batch_size, seed=0) if setting.pair_k is not None
+                       else training_dataset(source, batch_size=plan.batch_size, seed=0))
         for _ in range(2):  # traces the graph
             model.train_on_batch(next(batches))
         started = time.perf_counter()

@@ -55,6 +55,7 @@ class Setting:
     latent_dim: int = 10
     lambda_od: float | None = None  # DIP-VAE's off-diagonal weight (None: the factory's default)
     lambda_d: float | None = None  # DIP-VAE's diagonal weight (None: lambda_od times the type's factor)
+    pair_k: int | str | None = None  # Ada-GVAE, Ada-ML-VAE: factors a pair does not share (a number, or "random")
 
     @property
     def key(self) -> str:
@@ -85,13 +86,15 @@ class Setting:
             "factor-vae": {"tc_weight": self.gamma},
             "dip-vae-i": {"lambda_od": self.lambda_od, "lambda_d": self.lambda_d},
             "dip-vae-ii": {"lambda_od": self.lambda_od, "lambda_d": self.lambda_d},
+            "ada-gvae": {"beta": self.beta},
+            "ada-ml-vae": {"beta": self.beta},
         }
         if self.objective not in by_objective:
             raise ValueError(f"objective {self.objective!r} cannot be a study setting; choose from {list(by_objective)}")
         return {k: v for k, v in by_objective[self.objective].items() if v is not None or k == "dataset_size"}
 
 
-_LATER_FIELDS = ("lambda_od", "lambda_d")  # Setting fields younger than the first study plans
+_LATER_FIELDS = ("lambda_od", "lambda_d", "pair_k")  # Setting fields younger than the first study plans
 
 
 @dataclass
@@ -240,12 +243,15 @@ def make_settings(
     learning_rates: Sequence[float] | float = DEFAULT_LEARNING_RATE,
     latent_dims: Sequence[int] | int = 10,
     lambdas_od: Sequence[float] | float = (10.0,),
+    pair_k: int | str = "random",
 ) -> list[Setting]:
     """The grid: every objective × its own axes × learning rate × latent size.
 
     beta-vae and beta-tcvae take ``betas``; capacity takes ``capacities`` × ``gammas`` (default 1000);
     factor-vae takes ``gammas`` (default 35) as its total-correlation weight; dip-vae-i and dip-vae-ii take
-    ``lambdas_od`` (their λ_d follows from it, as in disentanglement_lib's sweep).
+    ``lambdas_od`` (their λ_d follows from it, as in disentanglement_lib's sweep); ada-gvae and ada-ml-vae take
+    ``betas`` and train on pairs of the study's data that differ in ``pair_k`` factors (a number, or "random":
+    drawn per pair, as in Locatello et al. 2020).
     """
     if isinstance(objectives, str):
         objectives = [objectives]
@@ -270,11 +276,12 @@ def make_settings(
             ]
         elif objective in ("dip-vae-i", "dip-vae-ii"):
             axes = [{"beta": None, "lambda_od": v} for v in _values(lambdas_od, "lambdas_od", positive_float)]
+        elif objective in ("ada-gvae", "ada-ml-vae"):
+            axes = [{"beta": b, "pair_k": pair_k} for b in _values(betas, "betas", positive_float)]
         elif objective == "factor-vae":
             axes = [{"beta": None, "gamma": g} for g in _values(35.0 if gammas is None else gammas, "gammas", positive_float)]
         else:
-            raise ValueError(f"objective {objective!r} trains on pairs of images; a study grid takes "
-                             "beta-vae, capacity, beta-tcvae, factor-vae, dip-vae-i and dip-vae-ii")
+            raise ValueError(f"unknown objective {objective!r}; choose from {OBJECTIVES}")
         for axis, rate, size in itertools.product(axes, rates, sizes):
             settings.append(Setting(objective=objective, learning_rate=rate, latent_dim=size, **axis))
     return settings
