@@ -1,24 +1,46 @@
-"""scripts/bench.py: a smoke run of the whole benchmark, the FLOP counter, and the formulations it times.
+"""The benchmark (scripts/bench/, run as scripts/bench.py): a smoke run of the whole benchmark, the FLOP counter,
+the formulations it times, the instruction-set comparison and the op-by-op profile.
 
 No timing is asserted anywhere: the numbers depend on the machine and on whatever else runs on it.
 """
 
+import importlib
+import importlib.util
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "bench.py"
+PACKAGE = ROOT / "scripts" / "bench"
+MODULES = ("config", "measure", "flops", "models", "machine", "children", "report", "fit", "networks", "tune",
+           "investigate", "op_profile")
+
+
+def load_bench() -> SimpleNamespace:
+    """The package scripts/bench/ and its modules, by name (scripts/ is not put on sys.path)."""
+    if "bench" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("bench", PACKAGE / "__init__.py",
+                                                      submodule_search_locations=[str(PACKAGE)])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules["bench"] = package
+        spec.loader.exec_module(package)
+    return SimpleNamespace(**{name: importlib.import_module(f"bench.{name}") for name in MODULES})
 
 
 @pytest.fixture(scope="module")
-def bench(load_script):
-    return load_script("bench")
+def bench():
+    return load_bench()
+
+
+MACHINE = {"cpu_count": 2, "processor": "x", "load_before": 1, "load_after": 1, "tf_intra_op_threads": 2,
+           "tf_inter_op_threads": 2}
 
 
 def _positive(value) -> bool:
@@ -39,7 +61,7 @@ def test_quick_run_writes_every_section(tmp_path):
     assert "| training, tf_function" in done.stdout
     results = json.loads(out.read_text())
     for section in ("machine", "training", "fit", "networks", "independent", "study", "tune", "peak", "data", "metric", "serving",
-                    "targets"):
+                    "isa", "targets"):
         assert section in results, section
     assert results["quick"] is True
     assert results["machine"]["cpu_count"] >= 1 and "load_before" in results["machine"]
@@ -107,30 +129,45 @@ def test_quick_run_writes_every_section(tmp_path):
     for name, check in results["targets"].items():
         assert set(check) == {"value", "target", "met"}, name
 
+    isa = results["isa"]  # the training comparison under the machine's ISA and capped at AVX2
+    assert isa["cpu"]["model"] == results["machine"]["processor"] and isa["isas"] == ["native", "AVX2"]
+    assert isinstance(isa["cpu"]["vector_units"]["avx2"], bool) and isa["cpu"]["vector_units"]["summary"]
+    if isa["status"] == "skipped":  # CI: no PyTorch
+        assert "torch" in isa["reason"] and f"skipped: {isa['reason']}" in done.stdout
+    else:
+        for name, cap in (("native", None), ("AVX2", "AVX2")):
+            numbers = isa["by_isa"][name]
+            assert numbers["caps"]["ONEDNN_MAX_CPU_ISA"] == cap, name
+            assert _positive(numbers["library_best"]["images_per_s"]) and _positive(numbers["pytorch"]["images_per_s"])
+            assert _positive(numbers["library_vs_pytorch"]) and _positive(numbers["library_vs_pytorch_per_cpu_second"])
+            assert f"| model.fit, {'native ISA' if cap is None else 'ONEDNN_MAX_CPU_ISA=AVX2'} (" in done.stdout
+        # The cap reached the child: PyTorch's own kernels (ATen) say so.
+        assert isa["by_isa"]["AVX2"]["pytorch"]["cpu_capability"] == "AVX2"
+        assert set(isa["by_isa"]["AVX2"]["vs_native"]) == {"library", "pytorch"}
+
 
 def test_tune_section_measures_a_default_trials_scoring_share(bench):
     """The tune row: a default trial's scoring (β-VAE score at the tuner's sizes) against its 1,000 steps."""
-    from tfbetavae.tuning import TUNING_SIZES
+    from tfbetavae.metrics import catalogue
 
-    tune = bench.bench_tune(bench.QUICK, lambda message: None)
+    tune = bench.tune.bench_tune(bench.config.QUICK, lambda message: None)
     assert tune["metric"] == "beta_vae" and tune["trial_steps"] == 1000
-    assert tune["sizes"] == {**TUNING_SIZES["beta_vae"], **bench.QUICK["tune_sizes"]}
+    assert tune["sizes"] == {**catalogue.sizes("beta_vae", "tune"), **bench.config.QUICK["tune_sizes"]}
     assert _positive(tune["seconds_per_step"]) and _positive(tune["seconds_per_scoring"])
     assert 0 < tune["share_default_trial"] < tune["paper_sizes_share_estimate"] < 1
-    results = {"machine": {"cpu_count": 2, "processor": "x", "load_before": 1, "load_after": 1,
-                           "tf_intra_op_threads": 2, "tf_inter_op_threads": 2}, "tune": tune}
-    results["targets"] = bench.targets(results)
+    results = {"machine": MACHINE, "tune": tune}
+    results["targets"] = bench.report.targets(results)
     check = results["targets"]["tune_scoring_share_default_trial"]
     assert check["value"] == tune["share_default_trial"] and check["target"] == 0.20
-    text = bench.table(results)
+    text = bench.report.table(results)
     assert "| tune scoring share (beta_vae on 4 + 2 points, the tuner's sizes), default trial |" in text
     assert "target tune_scoring_share_default_trial" in text and "≤ 0.2" in text
 
 
 def test_fit_rows_and_paired_ratios(bench):
     """The fit section's table rows from a hand-made result: ratios are medians of per-round ratios."""
-    assert bench.paired([2.0, 3.0, 10.0], [1.0, 1.0, 1.0]) == 3.0
-    assert bench.paired([2.0, 4.0], [4.0, 2.0]) == pytest.approx(1.25)
+    assert bench.measure.paired([2.0, 3.0, 10.0], [1.0, 1.0, 1.0]) == 3.0
+    assert bench.measure.paired([2.0, 4.0], [4.0, 2.0]) == pytest.approx(1.25)
 
     def stats(value):
         return {"images_per_s": value, "best": value, "repetitions": [value]}
@@ -140,20 +177,21 @@ def test_fit_rows_and_paired_ratios(bench):
         "steps_per_execution": 16, "user_steps_per_execution": 1, "precisions": ["float32"], "float32": row,
         "pytorch": {"status": "skipped", "reason": "torch not installed"},
     }
-    rows = bench.fit_rows(fit)
+    rows = bench.report.fit_rows(fit)
     assert rows[0] == (
         "| fit path, float32, steps_per_execution 1 (whole call 700) | 800 images/s | bare tf.function step "
         "1000 images/s | 0.80× |"
     )
     assert rows[-1] == "| PyTorch | skipped: torch not installed | | |"
-    assert bench.fit_rows(None) == []
+    assert bench.report.fit_rows(None) == []
 
 
 def test_the_benchmark_times_what_users_get(bench):
     from tfbetavae.training import compile_model
 
-    model = bench.make_precision_model("bfloat16", bench.default_steps_per_execution())
-    assert model.steps_per_execution == compile_model(bench.make_precision_model("float32")).steps_per_execution
+    models = bench.models
+    model = models.make_precision_model("bfloat16", models.default_steps_per_execution())
+    assert model.steps_per_execution == compile_model(models.make_precision_model("float32")).steps_per_execution
     assert model.encoder.convs[0].compute_dtype == "bfloat16"
 
 
@@ -162,19 +200,19 @@ def test_flops_of_known_layers(bench):
 
     # 32x32 outputs × 32 filters × (4·4·1) multiply-adds, 2 FLOPs each.
     conv = layers.Conv2D(32, 4, strides=2, padding="same")
-    assert bench.layer_flops(conv, (64, 64, 1)) == (2 * 32 * 32 * 32 * 16, (32, 32, 32))
-    assert bench.layer_flops(conv, (64, 64, 1))[0] == 1_048_576
+    assert bench.flops.layer_flops(conv, (64, 64, 1)) == (2 * 32 * 32 * 32 * 16, (32, 32, 32))
+    assert bench.flops.layer_flops(conv, (64, 64, 1))[0] == 1_048_576
     # Every one of the 32x32x32 input values is scattered through a 4x4x1 kernel.
     deconv = layers.Conv2DTranspose(1, 4, strides=2, padding="same")
-    assert bench.layer_flops(deconv, (32, 32, 32)) == (1_048_576, (64, 64, 1))
-    assert bench.layer_flops(layers.Dense(256), (1024,)) == (2 * 1024 * 256, (256,))
-    assert bench.layer_flops(layers.Flatten(), (4, 4, 64)) == (0, (1024,))
+    assert bench.flops.layer_flops(deconv, (32, 32, 32)) == (1_048_576, (64, 64, 1))
+    assert bench.flops.layer_flops(layers.Dense(256), (1024,)) == (2 * 1024 * 256, (256,))
+    assert bench.flops.layer_flops(layers.Flatten(), (4, 4, 64)) == (0, (1024,))
 
 
 def test_flops_of_the_default_model(bench):
     from tfbetavae.model import BetaVAE
 
-    flops = bench.model_flops(BetaVAE())
+    flops = bench.flops.model_flops(BetaVAE())
     # Encoder: convs 1,048,576 + 8,388,608 + 4,194,304 + 2,097,152; dense 524,288 + 10,240.
     assert flops["encoder_forward"] == 16_263_168
     # Decoder: dense 5,120 + 524,288; transposed convs 2,097,152 + 4,194,304 + 8,388,608 + 1,048,576.
@@ -201,7 +239,7 @@ def test_flop_count_agrees_with_tensorflows_profiler(bench):
         .build()
     )
     profiled = tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops
-    ours = bench.model_flops(model)["forward"]
+    ours = bench.flops.model_flops(model)["forward"]
     assert ours <= profiled <= ours * 1.01
 
 
@@ -213,17 +251,17 @@ def test_alternative_formulations_compute_the_same_layers(bench):
     conv = keras.layers.Conv2D(8, 4, strides=2, padding="same", activation="relu", bias_initializer="random_normal")
     x = tf.constant(rng.random((2, 16, 16, 3)), tf.float32)
     expected = conv(x)  # builds the layer
-    np.testing.assert_allclose(bench.conv_k4s2_by_space_to_depth(conv, x), expected, atol=1e-5)
+    np.testing.assert_allclose(bench.investigate.conv_k4s2_by_space_to_depth(conv, x), expected, atol=1e-5)
     deconv = keras.layers.Conv2DTranspose(5, 4, strides=2, padding="same", bias_initializer="random_normal")
     y = tf.constant(rng.random((2, 6, 6, 7)), tf.float32)
     expected = deconv(y)
-    np.testing.assert_allclose(bench.conv_transpose_k4s2_by_depth_to_space(deconv, y), expected, atol=1e-5)
-    np.testing.assert_allclose(bench.conv_transpose_k4s2_by_matmul(deconv, y), expected, atol=1e-5)
+    np.testing.assert_allclose(bench.investigate.conv_transpose_k4s2_by_depth_to_space(deconv, y), expected, atol=1e-5)
+    np.testing.assert_allclose(bench.investigate.conv_transpose_k4s2_by_matmul(deconv, y), expected, atol=1e-5)
     # The custom-gradient version: same output and the same gradients as the layer.
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(y)
         native = tf.reduce_sum(tf.square(deconv(y)))
-        fast = tf.reduce_sum(tf.square(bench.conv_transpose_k4s2_fast_forward(deconv, y)))
+        fast = tf.reduce_sum(tf.square(bench.investigate.conv_transpose_k4s2_fast_forward(deconv, y)))
     np.testing.assert_allclose(fast, native, rtol=1e-5)
     sources = [y, deconv.kernel, deconv.bias]
     for mine, theirs in zip(tape.gradient(fast, sources), tape.gradient(native, sources)):
@@ -236,18 +274,145 @@ def test_heart_test_without_pow_matches_the_renderer(bench):
     dsprites = importlib.import_module("tfbetavae.data.dsprites")
     rng = np.random.default_rng(0)
     u, v = (rng.uniform(-1.6, 1.6, (64, 64, 64)).astype(np.float32) for _ in range(2))
-    np.testing.assert_array_equal(bench._inside_heart_without_pow(u, v), dsprites._inside_heart(u, v))
+    np.testing.assert_array_equal(bench.investigate._inside_heart_without_pow(u, v), dsprites._inside_heart(u, v))
 
 
 def test_networks_section_compares_the_standard_network_with_the_one_before_issue_19(bench):
     """The networks row: the pre-#19 64×64 network is the same network (25 variables, 764,246 parameters, equal
     reconstructions on the same weights), timed against the library's in alternating rounds."""
-    networks = bench.bench_networks(bench.QUICK, lambda message: None)
+    networks = bench.networks.bench_networks(bench.config.QUICK, lambda message: None)
     assert networks["variables"] == 25 and networks["parameters"] == 764_246
     assert networks["max_reconstruction_difference"] == 0.0
     assert _positive(networks["library"]["images_per_s"]) and _positive(networks["pre_change"]["images_per_s"])
     assert _positive(networks["library_vs_pre_change"])
-    assert len(networks["library_vs_pre_change_per_round"]) == bench.QUICK["networks_rounds"]
-    text = bench.table({"machine": {"cpu_count": 2, "processor": "x", "load_before": 1, "load_after": 1,
-                                    "tf_intra_op_threads": 2, "tf_inter_op_threads": 2}, "networks": networks})
+    assert len(networks["library_vs_pre_change_per_round"]) == bench.config.QUICK["networks_rounds"]
+    text = bench.report.table({"machine": MACHINE, "networks": networks})
     assert "| training, standard 64×64 network after #19 (bare step) |" in text and "(paired)" in text
+
+
+def test_summary_takes_the_smallest_time_and_the_largest_rate_as_best(bench):
+    assert bench.measure.summary([3.0, 1.0, 2.0]) == {"images_per_s": 2.0, "best": 3.0, "repetitions": [3.0, 1.0, 2.0]}
+    assert bench.measure.summary([3.0, 1.0, 2.0], "ms")["best"] == 1.0
+
+
+def test_instruction_set_caps_reach_onednn_aten_and_mkl(bench):
+    children = bench.children
+    assert children.isa_environment("native") == {}
+    assert children.isa_environment("avx2") == {
+        "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"
+    }
+    assert children.isa_environment("AVX512_CORE_BF16")["ATEN_CPU_CAPABILITY"] == "avx512"
+    assert children.isa_environment("AVX2_VNNI")["MKL_ENABLE_INSTRUCTIONS"] == "AVX2"
+    with pytest.raises(ValueError, match="unknown instruction set 'neon'"):
+        children.isa_environment("neon")
+
+
+def test_vector_units_are_read_from_the_cpu_flags(bench, tmp_path):
+    machine = bench.machine
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx fma avx2 avx512f avx512_bf16\n\n"
+                       "processor\t: 1\nflags\t\t: fpu sse avx fma avx2 avx512f avx512_bf16\n")
+    units = machine.vector_units(machine.cpu_flags(str(cpuinfo)))
+    assert units["avx2"] and units["avx512f"] and units["avx512_bf16"] and not units["amx_tile"]
+    assert units["summary"] == "AVX2 + AVX-512 + AVX512-BF16"
+    assert machine.vector_units({"fma", "avx2"})["summary"] == "AVX2"
+    assert machine.vector_units({"avx2", "avx512f", "avx512_bf16", "amx_tile"})["summary"].endswith("+ AMX")
+    assert machine.vector_units(set())["summary"] == "no AVX2"
+
+
+def test_isa_rows_say_why_the_row_is_skipped_and_compare_each_isa(bench):
+    cpu = {"model": "AMD EPYC", "vector_units": {"summary": "AVX2 + AVX-512"}}
+    skipped = {"cpu": cpu, "status": "skipped", "reason": "torch not installed; pip install -e '.[bench]'"}
+    assert bench.report.isa_rows(skipped) == [
+        "| training under each ISA (AMD EPYC, AVX2 + AVX-512) | skipped: torch not installed; pip install -e "
+        "'.[bench]' | | |"
+    ]
+
+    def side(rate, precision="float32"):
+        return {"library_best": {"precision": precision, "images_per_s": rate}, "library_failed": {},
+                "pytorch": {"best_config": "float32_channels_last", "images_per_s": 500.0}}
+
+    native, capped = side(1000.0, "bfloat16"), side(400.0)
+    capped.update(library_failed={"bfloat16": "no bf16 convolution"}, vs_native={"library": 0.4, "pytorch": 1.0})
+    native["library_vs_pytorch"], capped["library_vs_pytorch"] = 2.0, 0.8
+    native["library_vs_pytorch_per_cpu_second"], capped["library_vs_pytorch_per_cpu_second"] = 1.5, 0.9
+    rows = bench.report.isa_rows({"cpu": cpu, "status": "measured", "by_isa": {"native": native, "AVX2": capped}})
+    assert rows[0] == ("| model.fit, native ISA (AMD EPYC, AVX2 + AVX-512) | 1000 images/s (bfloat16) | PyTorch best "
+                       "(float32_channels_last) 500 images/s | 2.00× (paired; per CPU second 1.50×) |")
+    assert rows[1] == ("| model.fit, ONEDNN_MAX_CPU_ISA=AVX2 (AMD EPYC, AVX2 + AVX-512) | 400 images/s (float32; "
+                       "bfloat16 failed) | PyTorch best (float32_channels_last) 500 images/s; vs native: library 0.40×, "
+                       "PyTorch 1.00× | 0.80× (paired; per CPU second 0.90×) |")
+
+
+# Lines as oneDNN 3.7 and 3.12 write them with ONEDNN_VERBOSE=1 (taken from this machine, shortened where the
+# parser does not look), between the markers the verbose child writes.
+VERBOSE = """\
+#bench-profile library setup
+onednn_verbose,v1,info,oneDNN v3.7.3 (commit N/A)
+onednn_verbose,v1,info,cpu,runtime:threadpool,nthr:2
+onednn_verbose,v1,info,cpu,isa:Intel AVX2
+onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx2,forward_training,src:f32::blocked:acdb::f0,,alg:convolution_direct,mb64_ic1oc32_ih64oh32kh4sh2dh0ph1_iw64ow32kw4sw2dw0pw1,9.5
+#bench-profile library steps
+onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,backward_weights,src:f32::blocked:acdb::f0,,alg:convolution_direct,mb64_ic32oc32_ih32oh16kh4sh2dh0ph1_iw32ow16kw4sw2dw0pw1,30
+onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,backward_weights,src:f32::blocked:acdb::f0,,alg:convolution_direct,mb64_ic32oc32_ih32oh16kh4sh2dh0ph1_iw32ow16kw4sw2dw0pw1,34
+onednn_verbose,v1,primitive,exec,cpu,reorder,jit:uni,undef,src:f32::blocked:cdba::f0 dst:f32::blocked:Acdb32a::f0,,,32x1x4x4,0.5
+onednn_verbose,v1,graph,exec,cpu,100002,sdp,,,,,,,1.0
+#bench-profile pytorch_nchw setup
+onednn_verbose,v1,info,oneDNN v3.12.0 (commit 80afa71049cd69a3df32adcccb623b12cd7baa22)
+onednn_verbose,v1,info,cpu,isa:Intel AVX2
+#bench-profile pytorch_nchw steps
+onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,backward_weights,src:f32::blocked:abcd::f0,,alg:convolution_direct,mb64_ic32oc32_ih32oh16kh4sh2dh0ph1_iw32ow16kw4sw2dw0pw1,16
+#bench-profile pytorch_channels_last setup
+#bench-profile pytorch_channels_last steps
+onednn_verbose,v1,primitive,exec,cpu,deconvolution,brg_deconv:avx2+brgconv_strided:avx2,forward_training,src:f32::blocked:acdb::f0,,alg:deconvolution_direct,mb64_ic32oc32_ih16oh32kh4sh2dh0ph1_iw16ow32kw4sw2dw0pw1,7
+#bench-profile end -
+onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,backward_weights,src:f32::blocked:abcd::f0,,,mb1,99
+"""
+
+
+def test_onednn_verbose_log_is_read_side_by_side(bench):
+    """Each side's instruction set and oneDNN version, and the kernels of its marked steps only (2 steps here)."""
+    found = bench.op_profile.parse_onednn_verbose(VERBOSE, steps=2)
+    assert list(found) == ["library", "pytorch_nchw", "pytorch_channels_last"]
+    library = found["library"]
+    assert (library["isa"], library["version"]) == ("Intel AVX2", "v3.7.3")
+    assert library["kernels_per_step"] == 1.5 and library["ms_per_step"] == pytest.approx(32.25)  # (30 + 34 + 0.5) / 2
+    assert library["kernels"][0] == {
+        "kind": "convolution", "implementation": "jit:avx2", "prop_kind": "backward_weights",
+        "problem": "mb64_ic32oc32_ih32oh16kh4sh2dh0ph1_iw32ow16kw4sw2dw0pw1", "calls_per_step": 1.0, "ms_per_step": 32.0,
+    }
+    assert library["by_implementation"] == {"convolution jit:avx2 backward_weights": 32.0, "reorder jit:uni undef": 0.25}
+    # PyTorch's oneDNN says its ISA once; both layouts share it.
+    assert found["pytorch_channels_last"]["isa"] == "Intel AVX2" and found["pytorch_channels_last"]["version"] == "v3.12.0"
+    assert found["pytorch_channels_last"]["ms_per_step"] == 3.5 and found["library"]["reference_kernels"] == []
+    same = bench.op_profile.same_kernels(library, found["pytorch_nchw"])
+    assert len(same) == 1 and same[0]["library_ms_per_call"] == 32.0 and same[0]["pytorch_ms_per_call"] == 16.0
+
+
+@pytest.mark.slow
+def test_profile_section_runs_under_the_avx2_cap(tmp_path):
+    """The profile's two children under ONEDNN_MAX_CPU_ISA=AVX2 (library only, tiny counts): TensorFlow's oneDNN
+    reports AVX2 and runs AVX2 kernels only, every piece is timed, and the loss piece is the library's loss."""
+    out = tmp_path / "profile.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--sections", "profile", "--isas", "AVX2", "--no-torch", "--quick", "--json",
+         str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    profile = json.loads(out.read_text())["profile"]
+    numbers = profile["by_isa"]["AVX2"]
+    assert numbers["caps"]["ONEDNN_MAX_CPU_ISA"] == "AVX2" and numbers["pytorch"]["status"] == "skipped"
+    onednn = numbers["onednn"]["library"]
+    assert onednn["isa"] == "Intel AVX2" and onednn["kernels_per_step"] > 20
+    convolutions = [k["implementation"] for k in onednn["kernels"] if k["kind"] == "convolution"]
+    assert convolutions and all("avx2" in name and "avx512" not in name for name in convolutions)
+    assert numbers["loss_check"]["loss_piece"] == pytest.approx(numbers["loss_check"]["library_loss"], rel=1e-5)
+    library = numbers["sides"]["library"]
+    for piece in ("encoder_forward", "decoder_forward", "loss", "forward_and_loss", "forward_loss_backward", "adam",
+                  "train_step"):
+        assert _positive(library[piece]["best"]), piece
+    ops = {op["op"]: op for op in numbers["tf_ops"]["top"]}
+    assert ops["_MklNativeConv2DBackpropInput"]["kernel"] == "oneDNN"  # the transposed convolutions' forward
+    assert 0 < numbers["tf_ops"]["onednn_share"] < 1
+    assert "| encoder_forward |" in done.stdout and "AVX2: oneDNN reported: library Intel AVX2" in done.stdout
