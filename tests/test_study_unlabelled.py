@@ -28,13 +28,13 @@ def folder(tmp_path_factory):
 
 def test_a_study_on_an_unlabelled_folder_picks_a_beta_by_udr_and_exports_it(folder, tmp_path, capsys):
     study = tmp_path / "study"
-    assert main(["study", str(study), "--data", str(folder), "--betas", "1,8", "--seeds", "0,1,2", "--steps", "30",
-                 "--latent-dim", "3", "--batch-size", "8", "--fast"]) == 0
+    assert main(["study", str(study), "--data", str(folder), "--betas", "1,8", "--seeds", "0,1,2", "--steps", "20",
+                 "--latent-dim", "3", "--batch-size", "8", "--fast", "--metric-sizes", '{"udr": {"num_points": 100}}']) == 0
     rows = json.loads((study / "results.json").read_text())
     assert len(rows) == 6 and all(0.0 <= row["udr"] <= 1.0 and len(row["udr_pairs"]) == 2 for row in rows)
     assert all(row["reconstruction"] > 0 and "mig" not in row for row in rows)  # no factors: nothing supervised
     summary = (study / "summary.md").read_text()
-    pick = re.search(r"\*\*UDR picks (β=\d+)\*\* at step 30 .*? run `([^`]+)`", summary)
+    pick = re.search(r"\*\*UDR picks (β=\d+)\*\* at step 20 .*? run `([^`]+)`", summary)
     assert pick, summary
     picked = [row for row in rows if row["cell"] == pick.group(2)]
     assert picked and f"β={picked[0]['beta']:g}" == pick.group(1)

@@ -30,7 +30,7 @@ def finished_study(tmp_path_factory):
     study(folder, betas=[1.0, 4.0], seeds=[0, 1], eval_steps=[40], latent_dims=3, batch_size=16,
           learning_rates=1e-3, scores=["beta_vae", "mig"],
           metric_sizes={"beta_vae": {"num_train": 20, "num_eval": 10}, "mig": {"num_train": 100}}, fast=True,
-          verbose=False, threads=1, networks=small_networks)
+          verbose=False, networks=small_networks)
     return folder
 
 
