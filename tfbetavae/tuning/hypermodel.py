@@ -497,7 +497,7 @@ class BetaVAEHyperModel(kt.HyperModel):
                 beta = hp.Float("beta", self.beta_range[0], self.beta_range[1], sampling="log")
             else:
                 beta = self._declare(hp, "beta", self.betas)
-            capacity, gamma = None, 1000.0
+            capacity, gamma = None, None  # γ belongs to the capacity objective: the class default elsewhere
         else:
             beta = 1.0
             capacity = self._declare(hp, "capacity", self.capacities)
@@ -517,7 +517,7 @@ class BetaVAEHyperModel(kt.HyperModel):
             likelihood=self.likelihood,
             capacity=None if capacity is None else float(capacity),
             capacity_steps=self.capacity_steps,
-            gamma=float(gamma),
+            gamma=None if gamma is None else float(gamma),
             kernel_sizes=self.kernel_sizes,
             seed=seed,
             encoder=encoder,
