@@ -39,6 +39,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfbetavae.progress import import_tensorflow_quietly  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/: the benchmark's machine description
+from bench.machine import cpu_name  # noqa: E402
+
 import_tensorflow_quietly()  # TensorFlow's start-up lines (oneDNN, CUDA, cuInit) stay hidden, as on the command line
 
 CORRELATIONS = ("lasso", "spearman")
@@ -392,16 +395,6 @@ def plot(report: dict, path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- main
-def cpu_name() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", default="studies/paper", help="the study folder (only read)")

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from tfbetavae.checks import positive_int
 from tfbetavae.data.ground_truth import GroundTruthData, check_images
-from tfbetavae.data.pipeline import IMAGE_EXTENSIONS, _validated
+from tfbetavae.data.pipeline import IMAGE_EXTENSIONS, _validated, rendered_stream
 
 __all__ = [
     "RANDOM_K",
@@ -133,14 +133,7 @@ class GroundTruthPairs:
             first, second = tf.numpy_function(render, [index], (tf.float32, tf.float32), stateful=False)
             return tf.ensure_shape(first, (batch_size, *shape)), tf.ensure_shape(second, (batch_size, *shape))
 
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        return (
-            tf.data.Dataset.counter(int(start))
-            .map(render_tensor, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .prefetch(tf.data.AUTOTUNE)
-            .with_options(options)
-        )
+        return rendered_stream(render_tensor, start)
 
 
 def _batched(dataset: tf.data.Dataset, batch_size: int, seed: int, shuffle_buffer: int, repeat: bool) -> tf.data.Dataset:

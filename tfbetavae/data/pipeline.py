@@ -42,12 +42,18 @@ def ground_truth_dataset(data: GroundTruthData, batch_size: int = 64, seed: int 
         images = tf.numpy_function(render, [index], tf.float32, stateful=False)
         return tf.ensure_shape(images, (batch_size, *shape))
 
+    return rendered_stream(render_tensor, start)
+
+
+def rendered_stream(render_batch, start: int = 0) -> tf.data.Dataset:
+    """The endless stream ``render_batch(start)``, ``render_batch(start + 1)``, …: batches made from their index, in
+    order, so a resumed run continues the same stream (ground-truth images, and pairs of them)."""
     options = tf.data.Options()
     # Under multi-worker training each worker renders the stream and keeps its share of every batch.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return (
         tf.data.Dataset.counter(int(start))
-        .map(render_tensor, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .map(render_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
         .with_options(options)
     )
