@@ -554,3 +554,20 @@ def test_a_study_trains_pair_objectives_on_pairs_of_its_data(tmp_path):
     with pytest.raises(ValueError, match="draws the pairs of ada-gvae and ada-ml-vae from data with known factors"):
         study(tmp_path / "refused", objectives=["ada-gvae"], betas=[1.0], seeds=[0], eval_steps=[2],
               data=str(tmp_path / "pairs"), verbose=False)
+
+
+def test_rows_scored_before_rows_named_their_data_count_as_the_studys_data(tiny_study, tmp_path):
+    """A study grown by seeds mixes old rows (no "data" key) with new ones: they must not look like two data sets."""
+    import shutil
+
+    from tfbetavae.studies.reporting import compare
+
+    original, _ = tiny_study
+    folder = tmp_path / "mixed"
+    shutil.copytree(original, folder)
+    run = next((folder / "runs").iterdir())
+    rows = json.loads((run / "study_scores.json").read_text())
+    (run / "study_scores.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "data"} for r in rows]))
+    collected = collect_results(folder)
+    assert {r["data"] for r in collected} == {"dsprites"}
+    assert any(s.startswith("β=4 vs β=1") for s in compare(collected, "mig", step=30))

@@ -33,7 +33,11 @@ def collect_results(study_dir: str | os.PathLike) -> list[dict]:
     rows, groups = [], {}
     for data, setting, seed in plan.cells():
         cell = plan.cell_name(setting, seed, data if plan.data_axis else None)
-        rows.extend(sorted(read_rows(study_dir / "runs" / cell), key=lambda r: r["step"]))
+        cell_rows = sorted(read_rows(study_dir / "runs" / cell), key=lambda r: r["step"])
+        for row in cell_rows:  # rows scored before rows recorded their data set are of the plan's one data set
+            if row.get("data") is None and not plan.data_axis:
+                row["data"] = plan.data
+        rows.extend(cell_rows)
         groups[cell] = plan.cell_label(setting, data if plan.data_axis else None)
     if "udr" in plan.scores:
         rows = add_udr(rows, study_dir, groups)
