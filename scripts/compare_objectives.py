@@ -28,13 +28,13 @@ from tfbetavae.progress import import_tensorflow_quietly  # noqa: E402
 
 import_tensorflow_quietly()  # TensorFlow's start-up lines (oneDNN, CUDA, cuInit) stay hidden, as on the command line
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tfbetavae import BetaVAE, ProceduralDSprites, train  # noqa: E402
 from tfbetavae.data.ground_truth import GroundTruthData  # noqa: E402
 from tfbetavae.metrics import beta_vae_score, factor_vae_score, mig  # noqa: E402
-from tfbetavae.objectives import BetaTCVAE, FactorVAE  # noqa: E402
+from tfbetavae.objectives import BetaTCVAE, FactorVAE, dataset_size_of  # noqa: E402
+from tfbetavae.training import new_model  # noqa: E402
 
 MODEL_NAMES = ("beta_vae_1", "beta_vae_4", "beta_vae_16", "beta_tcvae", "factor_vae")
 TABLE_FILE = "objectives_comparison.md"
@@ -90,14 +90,16 @@ class CachedRenders(GroundTruthData):
         return bits.reshape(len(packed), *self.observation_shape).astype(np.float32)
 
 
-def build_model(name: str, data: GroundTruthData, args: argparse.Namespace) -> BetaVAE:
-    common = {"latent_dim": args.latent_dim, "input_shape": data.observation_shape, "seed": args.seed}
+def comparison_model(name: str, data: GroundTruthData, args: argparse.Namespace) -> BetaVAE:
+    """The compiled model ``name`` (one of ``MODEL_NAMES``), seeded, built by the one factory (``new_model``)."""
+    common = {"latent_dim": args.latent_dim, "input_shape": data.observation_shape, "seed": args.seed,
+              "learning_rate": args.learning_rate, "name": name}
     if name.startswith("beta_vae_"):
-        return BetaVAE(beta=float(name.rsplit("_", 1)[1]), name=name, **common)
+        return new_model("beta-vae", beta=float(name.rsplit("_", 1)[1]), **common)
     if name == "beta_tcvae":
-        return BetaTCVAE.for_data(data, beta=args.tc_beta, name=name, **common)
+        return new_model("beta-tcvae", tc_weight=args.tc_beta, dataset_size=dataset_size_of(data), **common)
     if name == "factor_vae":
-        return FactorVAE(gamma=args.factor_gamma, name=name, **common)
+        return new_model("factor-vae", tc_weight=args.factor_gamma, **common)
     raise ValueError(f"unknown model {name!r}; choose from {list(MODEL_NAMES)}")
 
 
@@ -126,8 +128,7 @@ def held_out_reconstruction(model: BetaVAE, images: np.ndarray, batch_size: int)
 
 def run_one(name: str, data: GroundTruthData, metric_data: GroundTruthData, held_out: np.ndarray,
             args: argparse.Namespace) -> dict:
-    keras.utils.set_random_seed(args.seed)
-    model = build_model(name, data, args)
+    model = comparison_model(name, data, args)
     start = time.time()
     history = train(model, data, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                     learning_rate=args.learning_rate, verbose=0)
