@@ -107,12 +107,13 @@ def test_the_command_line_offers_the_factorys_objectives():
     assert tuple(offered) == objective_names.TRAIN_OBJECTIVES
     args = argparse.Namespace(
         latent_dim=2, likelihood="bernoulli", kernel_sizes="4,4,4,4", seed=0, objective="beta-vae", beta=4.0,
-        capacity=12.0, capacity_steps=100, gamma=1000.0, tc_weight=None, dataset_size=None,
+        capacity=12.0, capacity_steps=100, gamma=1000.0, tc_weight=None, dataset_size=None, learning_rate=1e-3,
     )
-    model = train_command.build_model(args, None, (16, 16, 1))
+    model = train_command.model_from_args(args, None, (16, 16, 1))
     assert objective_name(model) == "capacity" and model.capacity == 12.0 and model.beta == 4.0
+    assert model.compiled and float(model.optimizer.learning_rate) == pytest.approx(1e-3)  # through new_model
     args.objective = "beta-tcvae"
     with pytest.raises(ValueError, match="--objective beta-tcvae on data without known factors needs --dataset-size N"):
-        train_command.build_model(args, object(), (16, 16, 1))
+        train_command.model_from_args(args, object(), (16, 16, 1))
     args.objective, args.tc_weight = "factor-vae", None
-    assert train_command.build_model(args, None, (16, 16, 1)).gamma == 35.0
+    assert train_command.model_from_args(args, None, (16, 16, 1)).gamma == 35.0

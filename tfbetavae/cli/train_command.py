@@ -123,7 +123,7 @@ def run(args) -> int:
     import keras
 
     from tfbetavae.precision import precision_scope
-    from tfbetavae.training import compile_model, make_deterministic, make_strategy, train
+    from tfbetavae.training import make_deterministic, make_strategy, train
 
     strategy = make_strategy(args.strategy)  # first: multi-worker setup must precede other TF work
     if args.deterministic:
@@ -138,8 +138,7 @@ def run(args) -> int:
     # A run on your pair folders names the first as its data: evaluate and traverse read single images there.
     data = args.pairs_from.split(",")[0] if pair_objective and args.pairs_from else args.data
     with strategy.scope(), precision_scope(args.precision) as precision:  # the model keeps its dtype policy
-        model = build_model(args, source, shape)
-        compile_model(model, args.learning_rate)
+        model = model_from_args(args, source, shape)  # seeded again here, so the weights depend on the seed alone
     train(
         model, source, steps=args.steps, batch_size=args.batch_size, run_dir=args.out,
         steps_per_epoch=args.steps_per_epoch, seed=args.seed, learning_rate=args.learning_rate,
@@ -190,32 +189,34 @@ def build_pair_source(args):
     return GroundTruthPairs(source, k), tuple(source.observation_shape)
 
 
-def build_model(args, source, shape):
-    """The model the arguments ask for (``tfbetavae.objectives.build_model``): BetaVAE (β or, with --capacity, the
-    capacity objective), BetaTCVAE, FactorVAE, DIPVAE, AdaGVAE or AdaMLVAE on the same network."""
+def model_from_args(args, source, shape):
+    """The seeded, compiled model the arguments ask for (``tfbetavae.training.new_model``, through the one factory,
+    ``tfbetavae.objectives.build_model``): BetaVAE (β or, with --capacity, the capacity objective), BetaTCVAE,
+    FactorVAE, DIPVAE, AdaGVAE or AdaMLVAE on the same network."""
     from tfbetavae.data.sources import has_factors
-    from tfbetavae.objectives import build_model as build
+    from tfbetavae.training import new_model
 
     common = {
         "latent_dim": args.latent_dim, "input_shape": shape, "likelihood": args.likelihood,
         "kernel_sizes": parse_ints(args.kernel_sizes, "--kernel-sizes"), "seed": args.seed,
+        "learning_rate": args.learning_rate,
     }
     # DIP-VAE's weights when given (None: its defaults); the factory refuses them for another objective.
     dip = {key: getattr(args, key, None) for key in ("lambda_od", "lambda_d")}
     dip = {key: value for key, value in dip.items() if value is not None}
     if args.objective == "beta-vae":
         objective = "beta-vae" if args.capacity is None else "capacity"
-        return build(objective, beta=args.beta, capacity=args.capacity, capacity_steps=args.capacity_steps,
-                     gamma=args.gamma, **dip, **common)
+        return new_model(objective, beta=args.beta, capacity=args.capacity, capacity_steps=args.capacity_steps,
+                         gamma=args.gamma, **dip, **common)
     if args.objective in PAIR_OBJECTIVES:  # beta None: the objective's own default (1)
-        return build(args.objective, beta=args.beta, tc_weight=args.tc_weight, **dip, **common)
+        return new_model(args.objective, beta=args.beta, tc_weight=args.tc_weight, **dip, **common)
     size = None
     if args.objective == "beta-tcvae":
         size = args.dataset_size if args.dataset_size is not None else len(source) if has_factors(source) else None
         if size is None:
             raise ValueError("--objective beta-tcvae on data without known factors needs --dataset-size N")
     # tc_weight None: the objective's own default (β 6 for beta-tcvae, γ 35 for factor-vae).
-    return build(args.objective, tc_weight=args.tc_weight, dataset_size=size, **dip, **common)
+    return new_model(args.objective, tc_weight=args.tc_weight, dataset_size=size, **dip, **common)
 
 
 def print_summary(run_dir) -> None:
