@@ -22,6 +22,9 @@ def test_every_list_is_what_the_code_takes():
     from tfbetavae.studies.plan import PRESETS
 
     assert choices.STUDY_PRESETS == PRESETS
+    from tfbetavae.metrics.representation import REPRESENTATIONS
+
+    assert choices.REPRESENTATIONS == REPRESENTATIONS
 
 
 def test_train_and_tune_offer_the_same_likelihoods():

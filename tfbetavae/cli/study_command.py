@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from tfbetavae.choices import OBJECTIVES, PROTOCOLS, STUDY_PRESETS, STUDY_SCORES
+from tfbetavae.choices import OBJECTIVES, PROTOCOLS, REPRESENTATIONS, STUDY_PRESETS, STUDY_SCORES
 from tfbetavae.cli.train_command import parse_floats, parse_ints
 
 SCORE_NAMES = STUDY_SCORES  # kept: its old name
@@ -30,10 +30,11 @@ def add_parser(subparsers) -> None:
     grid = parser.add_argument_group("grid")
     grid.add_argument("--preset", choices=STUDY_PRESETS, default=None,
                       help="a named sweep instead of the grid flags: locatello2019 is disentanglement_lib's 6 models × "
-                      "6 values (docs/studies.md)")
+                      "6 values (docs/studies.md); --objective keeps some of its models, e.g. dip-vae-i,beta-vae")
     grid.add_argument("--plan", action="store_true", help="print the plan and its cost on this machine, train nothing")
     grid.add_argument("--betas", default="1,4", help="β values (beta-vae, beta-tcvae), e.g. 1,4,8")
-    grid.add_argument("--objective", default="beta-vae", help=f"one or more of {','.join(OBJECTIVES)}")
+    grid.add_argument("--objective", default=None,
+                      help=f"one or more of {','.join(OBJECTIVES)} (default beta-vae; with --preset: all its models)")
     grid.add_argument("--capacity", default="25", help="C_max values (nats) of the capacity objective")
     grid.add_argument("--gamma", default=None, help="γ values: capacity (default 1000) or factor-vae (default 35)")
     grid.add_argument("--capacity-steps", type=int, default=None, help="steps over which C rises to C_max")
@@ -66,6 +67,11 @@ def add_parser(subparsers) -> None:
     run.add_argument(
         "--protocol", choices=PROTOCOLS, default="library",
         help="the metrics' estimators and settings (docs/metrics.md); every result row records it",
+    )
+    run.add_argument(
+        "--representation", choices=REPRESENTATIONS, default="mean",
+        help="the codes scored: posterior means (default) or one posterior draw per image (docs/metrics.md); "
+             "the plan and every result row record it",
     )
     run.add_argument("--level", type=float, default=0.05, help="significance level of the rank tests in the report")
     scale = parser.add_argument_group("processes")
@@ -108,7 +114,7 @@ def run_command(args) -> int:
     from tfbetavae.studies import study
     from tfbetavae.training import DEFAULT_LEARNING_RATE
 
-    objectives = [part for part in args.objective.split(",") if part]
+    objectives = None if args.objective is None else [part.strip() for part in args.objective.split(",") if part.strip()]
     study(
         args.dir,
         betas=parse_floats(args.betas, "--betas"),
@@ -130,6 +136,7 @@ def run_command(args) -> int:
         fast=args.fast,
         data=parse_data(args.data),
         protocol=args.protocol,
+        representation=args.representation,
         batch_size=args.batch_size,
         precision=args.precision,
         workers=args.workers,

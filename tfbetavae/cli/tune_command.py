@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tfbetavae.choices import LIKELIHOODS, PROTOCOLS, TUNERS
+from tfbetavae.choices import LIKELIHOODS, PROTOCOLS, REPRESENTATIONS, TUNERS
 from tfbetavae.cli.train_command import add_data_arguments, parse_floats, parse_ints
 
 
@@ -81,6 +81,10 @@ def add_parser(subparsers) -> None:
         "--protocol", choices=PROTOCOLS, default="library",
         help="the metric's estimators and settings: the library's own, or disentanglement_lib's (docs/metrics.md)",
     )
+    objective.add_argument(
+        "--representation", choices=REPRESENTATIONS, default="mean",
+        help="the codes the metric scores: posterior means (default) or one posterior draw per image (docs/metrics.md)",
+    )
     output = parser.add_argument_group("output")
     output.add_argument(
         "--export-dir", default=None, help="export the best model as versions of this folder (default DIR/exported)"
@@ -133,6 +137,7 @@ def _search_kwargs(args, has_factors: bool = True) -> dict:
         "capacity_steps": args.capacity_steps,
         "paper_sizes": args.paper_sizes,
         "seeds_per_trial": args.seeds_per_trial,
+        "representation": args.representation,
     }
     if args.betas is not None:
         kwargs["betas"] = parse_floats(args.betas, "--betas")
@@ -145,7 +150,8 @@ def _search_kwargs(args, has_factors: bool = True) -> dict:
         kwargs["capacity"] = parse_floats(args.capacity, "--capacity")
     if args.objective == UDR_OBJECTIVE:
         given = [name for name, value in (("--num-train", args.num_train), ("--num-eval", args.num_eval),
-                                          ("--protocol", None if args.protocol == "library" else args.protocol))
+                                          ("--protocol", None if args.protocol == "library" else args.protocol),
+                                          ("--representation", None if args.representation == "mean" else args.representation))
                  if value is not None]
         if given:
             raise ValueError(f"{', '.join(given)} set a registry metric; --objective udr takes --udr-points")

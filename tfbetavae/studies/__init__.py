@@ -88,7 +88,7 @@ def study(
     steps: int | None = None,
     eval_steps: Sequence[int] | int | None = None,
     *,
-    objectives: Sequence[str] | str = ("beta-vae",),
+    objectives: Sequence[str] | str | None = None,
     capacities: Sequence[float] | float = (25.0,),
     gammas: Sequence[float] | float | None = None,
     capacity_steps: int | None = None,
@@ -104,6 +104,7 @@ def study(
     fast: bool = False,
     data: Any = "dsprites",
     protocol: str = "library",
+    representation: str = "mean",
     batch_size: int = 64,
     precision: str = "float32",
     workers: int = 1,
@@ -118,12 +119,15 @@ def study(
 ) -> list[dict]:
     """Runs (or resumes) a study in ``directory`` and returns its result rows (one per run × evaluated step).
 
-    The grid is ``settings`` if given, else ``make_settings(objectives, betas, capacities, gammas, ...)``; every
+    The grid is ``settings`` if given, or a named sweep (``preset="locatello2019"``, of which ``objectives`` keeps
+    those models), else ``make_settings(objectives, betas, capacities, gammas, ...)`` (``objectives`` default
+    ``"beta-vae"``); every
     setting is trained once per seed for ``steps`` (= the last of ``eval_steps``) and scored at each of
     ``eval_steps`` with ``scores`` (see ``SCORES``) at ``STUDY_SIZES`` (``FAST_SIZES`` with ``fast=True``, which
     every output then says), overridden per score by ``metric_sizes={"mig": {"num_train": 20000}}``, under the
     metrics' ``protocol`` (``"library"`` or ``"disentanglement_lib"``, see docs/metrics.md); every result row
-    records the protocol and sizes that made it.
+    records the protocol and sizes that made it. ``representation="sampled"`` scores one posterior draw per image
+    instead of the posterior mean (see docs/metrics.md); the plan and every row record it, and UDR stays on the means.
 
     ``data`` is one data set (a name such as ``"dsprites"`` or ``"shapes3d:PATH"``, or a ``GroundTruthData``) or a
     list of names, which makes data a grid axis: every setting × seed is trained and scored on each data set,
@@ -155,9 +159,13 @@ def study(
     if preset is not None:
         if settings is not None:
             raise ValueError("give settings or a preset, not both")
-        settings = preset_settings(preset, **_preset_options(learning_rates, latent_dims, capacity_steps))
+        settings = preset_settings(preset, objectives=objectives,
+                                   **_preset_options(learning_rates, latent_dims, capacity_steps))
+    elif settings is not None and objectives is not None:
+        raise ValueError("give settings or objectives (with their values), not both")
     grid = list(settings) if settings is not None else make_settings(
-        objectives, betas, capacities, gammas, capacity_steps, learning_rates, latent_dims, lambdas_od, pair_k
+        ("beta-vae",) if objectives is None else objectives, betas, capacities, gammas, capacity_steps, learning_rates,
+        latent_dims, lambdas_od, pair_k
     )
     if any(setting.pair_k is not None for setting in grid) and not _has_factors(data):
         raise ValueError("a study draws the pairs of ada-gvae and ada-ml-vae from data with known factors; for pairs "
@@ -178,7 +186,8 @@ def study(
         saved = load_plan(study_dir).eval_steps  # steps alone resumes (or extends) the study at its own steps
         eval_steps = [s for s in saved if s < steps] if steps >= max(saved) else None
     plan = make_plan(grid, seeds, _steps(steps, eval_steps), scores, metric_sizes, fast, batch_size=batch_size,
-                     data=spec, eval_seed=eval_seed, precision=precision, protocol=protocol)
+                     data=spec, eval_seed=eval_seed, precision=precision, protocol=protocol,
+                     representation=representation)
     sources = StudyData(plan, given=source)
     sources.check()  # every data set opens (an unknown name, a missing file) before anything is written
     plan.networks = networks_name(networks)
@@ -200,8 +209,9 @@ def study(
     if plan.fast:
         say("FAST PRESET: small metric sizes for a quick look; the numbers are rough")
     axis = f"{len(plan.data_names)} data sets × " if plan.data_axis else ""
+    drawn = "" if plan.representation == "mean" else f" on {plan.representation} codes (posterior draws)"
     say(f"Study {study_dir}: {axis}{len(plan.settings)} settings × {len(plan.seeds)} seeds = {cells} runs of "
-        f"{plan.steps} steps, scored at {plan.eval_steps}")
+        f"{plan.steps} steps, scored at {plan.eval_steps}{drawn}")
     if local_workers:
         run_local_workers(study_dir, workers, threads, say=say, keras_tuner_output=keras_tuner_output)
     else:

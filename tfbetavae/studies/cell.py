@@ -73,7 +73,8 @@ build_model = cell_model  # its name before the factory's took it: "build_model"
 
 def score_model(model, data, plan: StudyPlan, say=None) -> dict[str, float]:
     """Every chosen score of a model, with flat keys (``beta_vae_eval_accuracy``, ``mig``, ...), under the plan's
-    protocol and metric sizes.
+    protocol and metric sizes, on the plan's representation: posterior means, or (``"sampled"``) one posterior draw
+    per image, each score drawing from its own generator seeded with the eval seed, as ``evaluate`` does.
 
     ``say`` gets a line before each score: which, on how many points, and the time left for the rest (estimated
     from the points scored so far), since scoring at full sizes takes minutes.
@@ -97,8 +98,10 @@ def score_model(model, data, plan: StudyPlan, say=None) -> dict[str, float]:
         # The protocol's estimators and settings; each β-VAE score keeps its own task (both protocols' classifier
         # is the same logistic regression, see docs/metrics.md).
         settings = {**PROTOCOLS[plan.protocol].get(metric, {}), **fixed}
+        codes = represent if plan.representation == "mean" else as_representation(
+            represent, plan.representation, plan.eval_seed)
         values = METRICS[metric](
-            represent, training_source(data), seed=plan.eval_seed, progress=False, **settings,
+            codes, training_source(data), seed=plan.eval_seed, progress=False, **settings,
             **plan.metric_sizes[name],
         )
         scored += points[name]
@@ -208,13 +211,18 @@ def cell_identity(plan: StudyPlan, setting: Setting, seed: int, data: str | None
 
 def score_record(plan: StudyPlan) -> dict:
     """What made a row's scores, stored with them so a number found alone still says how it was measured: the
-    metrics' protocol and every score's sizes (``--fast`` is the row's ``fast``)."""
-    return {
+    metrics' protocol and every score's sizes (``--fast`` is the row's ``fast``), and ``"representation":
+    "sampled"`` when the codes were posterior draws (as ``tfbetavae.metrics.scoring_record`` writes it: a row without
+    it scored the means; UDR compares means whatever the choice)."""
+    record = {
         "protocol": plan.protocol,
         "metric_sizes": {name: dict(plan.metric_sizes[name]) for name in plan.scores},
         "held_out_images": plan.held_out_images,
         "eval_seed": plan.eval_seed,
     }
+    if plan.representation != "mean":
+        record["representation"] = plan.representation
+    return record
 
 
 def cell_number(plan: StudyPlan, setting: Setting, seed: int, data: str | None = None) -> str:

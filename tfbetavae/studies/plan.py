@@ -116,6 +116,7 @@ class StudyPlan:
     labels: dict[str, str] = field(default_factory=dict)
     networks: str | None = None  # "module:function" of the user's networks factory; None: the standard networks
     protocol: str = "library"  # the metrics' protocol (tfbetavae.metrics.evaluation.PROTOCOLS)
+    representation: str = "mean"  # the codes scored: posterior means, or one draw each ("sampled")
 
     @property
     def steps(self) -> int:
@@ -145,8 +146,9 @@ class StudyPlan:
         saved = {**asdict(self), "settings": [s.as_json() for s in self.settings]}
         if saved["networks"] is None:  # plans written before networks existed stay the same plan
             del saved["networks"]
-        if saved["protocol"] == "library":  # likewise plans written before studies took a protocol
-            del saved["protocol"]
+        for name, default in _SAVED_ONLY_WHEN_CHOSEN.items():  # likewise plans written before these choices existed
+            if saved[name] == default:
+                del saved[name]
         return saved
 
     @classmethod
@@ -182,6 +184,10 @@ class StudyPlan:
         """The setting's label in rows and reports (``beta=4``; ``data=color-dsprites beta=4`` with a data axis)."""
         label = self.labels.get(setting.key, setting.key)
         return f"data={self.data_key(data)} {label}" if self.data_axis else label
+
+
+# Plan fields younger than the first plans, saved only when they differ from these defaults: a plan without one had it.
+_SAVED_ONLY_WHEN_CHOSEN = {"protocol": "library", "representation": "mean"}
 
 
 def data_keys(names: Sequence[str]) -> dict[str, str]:
@@ -302,16 +308,28 @@ PRESETS = ("locatello2019",)
 
 
 def preset_settings(name: str, learning_rate: float = 1e-4, latent_dim: int = 10,
-                    capacity_steps: int = 100_000) -> list[Setting]:
+                    capacity_steps: int = 100_000, objectives: Sequence[str] | str | None = None) -> list[Setting]:
     """The settings of a named sweep: ``locatello2019`` is disentanglement_lib's unsupervised study, 36 settings.
 
     ``capacity_steps`` is AnnealedVAE's ``iteration_threshold`` (100,000 of its 300,000 steps); a shorter budget
-    may scale it (``tfbetavae study --preset locatello2019 --capacity-steps N``).
+    may scale it (``tfbetavae study --preset locatello2019 --capacity-steps N``). ``objectives`` keeps only those
+    models' settings, in the preset's order (``["dip-vae-i", "beta-vae"]``: 12), so the sweep's model families can
+    run on different machines; a name the preset does not hold is an error listing those it does.
     """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {list(PRESETS)}")
+    models = LOCATELLO2019
+    if objectives is not None:
+        wanted = [objectives] if isinstance(objectives, str) else list(objectives)
+        if not wanted:
+            raise ValueError(f"objectives is empty: choose models of the {name} preset from {list(LOCATELLO2019)}")
+        unknown = [objective for objective in wanted if objective not in LOCATELLO2019]
+        if unknown:
+            raise ValueError(f"the {name} preset has no model {', '.join(map(repr, unknown))}; its models are "
+                             f"{list(LOCATELLO2019)} (capacity is its AnnealedVAE)")
+        models = {objective: values for objective, values in LOCATELLO2019.items() if objective in wanted}
     settings = []
-    for objective, (field_name, values) in LOCATELLO2019.items():
+    for objective, (field_name, values) in models.items():
         for value in values:
             fields: dict[str, Any] = {"beta": None, field_name: value}
             if objective == "capacity":
@@ -355,9 +373,11 @@ def make_plan(
     eval_seed: int = 12345,
     precision: str = "float32",
     protocol: str = "library",
+    representation: str = "mean",
 ) -> StudyPlan:
     """Checks every part of a study before anything is written; errors name the problem."""
     from tfbetavae.metrics.evaluation import PROTOCOLS
+    from tfbetavae.metrics.representation import check_representation
 
     settings = list(settings)
     if not settings:
@@ -390,6 +410,11 @@ def make_plan(
     held_out = held_out_images or (FAST_HELD_OUT_IMAGES if fast else HELD_OUT_IMAGES)
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {list(PROTOCOLS)}")
+    representation = check_representation(representation)
+    if representation != "mean" and all(SCORES[name][0] == "udr" for name in scores):
+        raise ValueError(f"representation={representation!r} changes the scores of each model, and this study's only "
+                         f"score is UDR, which compares posterior means across seeds by its definition; add a score "
+                         f"such as 'mig' or keep representation='mean'")
     from tfbetavae.model import BetaVAE  # noqa: F401  (checks settings the way the model will)
 
     return StudyPlan(
@@ -406,6 +431,7 @@ def make_plan(
         precision=str(precision),
         labels=_labels(settings),
         protocol=protocol,
+        representation=representation,
     )
 
 
@@ -424,7 +450,8 @@ def check_or_write_plan(study_dir: Path, plan: StudyPlan, write: bool = True) ->
                 extend_plan(study_dir, saved, current)
             return plan
         if different:
-            details = "; ".join(f"{k}: {_brief(saved.get(k))} -> {_brief(current.get(k))}" for k in different)
+            shown = {**_SAVED_ONLY_WHEN_CHOSEN, **saved}, {**_SAVED_ONLY_WHEN_CHOSEN, **current}  # a default by name
+            details = "; ".join(f"{k}: {_brief(shown[0].get(k))} -> {_brief(shown[1].get(k))}" for k in different)
             raise ValueError(
                 f"{study_dir} holds a study of another grid ({details}); use another folder, or the same settings"
             )

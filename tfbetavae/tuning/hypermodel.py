@@ -192,6 +192,7 @@ class BetaVAEHyperModel(kt.HyperModel):
     (default ``"beta_vae"``, or ``"unsupervised"`` on data without factors); ``metric_kwargs`` go to
     ``tfbetavae.metrics.evaluate`` (e.g. ``num_train=500``), over the tuner's sizes
     (``tfbetavae.tuning.sizes.TUNING_SIZES``), or over the metrics' own (the papers') sizes with ``paper_sizes=True``.
+    ``representation="sampled"`` scores one posterior draw per image instead of the mean (``evaluate``'s choice).
     """
 
     def __init__(
@@ -210,6 +211,7 @@ class BetaVAEHyperModel(kt.HyperModel):
         metric: str | None = None,
         metric_kwargs: Mapping[str, Any] | None = None,
         paper_sizes: bool = False,
+        representation: str = "mean",
         max_reconstruction: float | None = None,
         seeds_per_trial: int | None = None,
         batch_size: int = 64,
@@ -316,6 +318,13 @@ class BetaVAEHyperModel(kt.HyperModel):
             route_kwargs([self.metric], self.metric_kwargs)  # unknown keywords fail now, not in trial 1
         elif metric_kwargs:
             raise ValueError("metric_kwargs are for registry metrics; a score function takes none")
+        from tfbetavae.metrics.representation import check_representation
+
+        self.representation = check_representation(representation)
+        if self.representation != "mean" and self.metric is None:
+            what = "UDR compares posterior means across seeds" if self.uses_udr else "a score function encodes as it likes"
+            raise ValueError(f"representation={self.representation!r} is the codes a registry metric scores; {what}, "
+                             "so keep representation='mean'")
 
     # ----------------------------------------------------------------- objective
     def _resolve_objective(self, objective, metric):
@@ -427,7 +436,8 @@ class BetaVAEHyperModel(kt.HyperModel):
             return "a score function"
         from tfbetavae.tuning.sizes import describe_sizes, sizes_in_effect
 
-        return describe_sizes(self.metric, sizes_in_effect(self.metric, self.metric_kwargs), self.paper_sizes)
+        described = describe_sizes(self.metric, sizes_in_effect(self.metric, self.metric_kwargs), self.paper_sizes)
+        return described if self.representation == "mean" else f"{described}, on sampled codes (posterior draws)"
 
     def scored_images(self) -> int:
         """Images one trial's scoring encodes (held-out terms included), over all its seeds."""
@@ -468,6 +478,7 @@ class BetaVAEHyperModel(kt.HyperModel):
             "max_reconstruction": self.max_reconstruction,
             # Only where they are used, so a folder made before they existed still resumes.
             **({} if self.seeds_per_trial == 1 else {"seeds_per_trial": self.seeds_per_trial}),
+            **({} if self.representation == "mean" else {"representation": self.representation}),
             **({} if self._networks_hook is None else {"build_networks": getattr(self._networks_hook, "__qualname__", repr(self._networks_hook))}),
         }
 
@@ -616,7 +627,8 @@ class BetaVAEHyperModel(kt.HyperModel):
         else:
             from tfbetavae.metrics import evaluate
 
-            scores = evaluate(model, data, names=[self.metric], seed=self.eval_seed, **self.metric_kwargs)
+            scores = evaluate(model, data, names=[self.metric], seed=self.eval_seed,
+                              representation=self.representation, **self.metric_kwargs)
             if self.score_key not in scores:
                 raise ValueError(f"metric {self.metric!r} reported {sorted(scores)}, not {self.score_key!r}")
             results.update({key: float(value) for key, value in scores.items()})

@@ -26,7 +26,8 @@ def _metric_value(trial, name: str):
 
 
 def scoring(tuner: kt.Tuner) -> dict | None:
-    """How the search's trials were scored (protocol, metric sizes, seed; ``tfbetavae.metrics.scoring_record``), or
+    """How the search's trials were scored (protocol, metric sizes, seed, and ``"representation": "sampled"`` when
+    the codes were posterior draws; ``tfbetavae.metrics.scoring_record``), or
     None for a score function or a hypermodel that is not the library's (it alone knows). A UDR search's record
     says UDR's settings, the seeds each trial trains and which model stands for the trial."""
     from tfbetavae.metrics.evaluation import scoring_record
@@ -44,7 +45,8 @@ def scoring(tuner: kt.Tuner) -> dict | None:
     if metric is None:
         return None
     kwargs = {k: v for k, v in hypermodel.metric_kwargs.items() if k != "progress"}
-    return scoring_record([metric], seed=hypermodel.eval_seed, **kwargs)
+    representation = getattr(hypermodel, "representation", "mean")
+    return scoring_record([metric], seed=hypermodel.eval_seed, representation=representation, **kwargs)
 
 
 def results_table(tuner: kt.Tuner) -> list[dict]:
@@ -53,7 +55,8 @@ def results_table(tuner: kt.Tuner) -> list[dict]:
     Keys: ``trial`` (the number shown, from 1), ``trial_id`` (KerasTuner's, from 0), ``status``, ``beta``, ``latent_dim``, ``learning_rate``, ``capacity`` (None unless
     searched), ``score``, ``objective`` (the tuner's objective value), ``reconstruction``, ``kl``,
     ``active_dims``, ``steps`` (steps trained), ``parent`` (Hyperband: the number of the trial it continued, else
-    None), ``protocol`` and ``metric_sizes`` (how ``score`` was made, see ``scoring``; None for a score function).
+    None), ``protocol`` and ``metric_sizes`` (how ``score`` was made, see ``scoring``; None for a score function), and
+    ``representation`` when the scores were made on posterior draws (``"sampled"``; absent: the means).
     A UDR search's rows also hold ``udr_pair_min``, ``udr_pair_max`` (the lowest and highest seed-pair score) and
     ``model_seed`` (the seed of the trial's median-UDR model); its ``score`` is the UDR and its reconstruction, KL and
     active dimensions are medians over the seeds.
@@ -90,6 +93,8 @@ def results_table(tuner: kt.Tuner) -> list[dict]:
                 "metric_sizes": record.get("metric_sizes"),
             }
         )
+        if "representation" in record:
+            rows[-1]["representation"] = record["representation"]
         if seeds > 1:
             seed = _metric_value(trial, "model_seed")
             rows[-1].update(

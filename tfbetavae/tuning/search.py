@@ -265,7 +265,10 @@ def check_settings(
     current = json.loads(json.dumps(settings, default=str))
     different = sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
     if different:
-        details = ", ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}" for key in different)
+        def shown(values: Mapping[str, Any], key: str) -> str:  # settings recorded only when set: absent is default
+            return repr(values[key]) if key in values else "the default"
+
+        details = ", ".join(f"{key}: {shown(saved, key)} -> {shown(current, key)}" for key in different)
         raise ValueError(
             f"{path.parent} holds a search with other settings ({details}); {hint}"
         )
@@ -320,7 +323,8 @@ def search(
         chief_timeout: in the chief process, stop serving after this many seconds (default: serve until every
             worker has been told that no trials are left).
         **hypermodel_kwargs: ``BetaVAEHyperModel`` arguments (betas, beta_range, latent_dim, metric_kwargs,
-            paper_sizes, ...).
+            paper_sizes, representation ("sampled": score posterior draws, recorded in the search's settings and
+            in ``scoring``), ...).
     """
     if tuner not in TUNERS:
         raise ValueError(f"tuner must be one of {TUNERS}, got {tuner!r}")
