@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from tfbetavae.checks import positive_int
 from tfbetavae.data.ground_truth import GroundTruthData, check_images
-from tfbetavae.data.pipeline import IMAGE_EXTENSIONS, _validated, rendered_stream
+from tfbetavae.data.pipeline import IMAGE_EXTENSIONS, _validated, image_files, image_loader, rendered_stream
 
 __all__ = [
     "RANDOM_K",
@@ -178,7 +178,7 @@ def _image_files(folder: str | os.PathLike, side: str) -> list[str]:
     path = Path(folder)
     if not path.is_dir():
         raise FileNotFoundError(f"pairs: the {side} image folder is not found: {path}")
-    files = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = image_files(path)
     if not files:
         raise ValueError(f"pairs: the {side} folder {path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
     return files
@@ -195,24 +195,17 @@ def folder_pairs(
 ) -> tf.data.Dataset:
     """Batches ``(x1, x2)`` from two aligned image folders: the i-th file of each, in sorted order of their paths.
 
-    Images are read as ``image_folder_dataset`` reads a folder: decoded with ``channels``, resized to ``image_size``.
+    Images are read by ``image_folder_dataset``'s loader (``tfbetavae.data.pipeline.image_loader``): decoded with
+    ``channels``, resized to ``image_size``.
     """
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-    size = tuple(int(v) for v in image_size)
+    load_1, load_2 = image_loader(image_size, channels, first), image_loader(image_size, channels, second)
     files_1, files_2 = _image_files(first, "first"), _image_files(second, "second")
     if len(files_1) != len(files_2):
         raise ValueError(
             f"pairs must be aligned: {first} holds {len(files_1)} images but {second} holds {len(files_2)}"
         )
-
-    def load(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-        image = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), size, antialias=True)
-        return tf.clip_by_value(image, 0.0, 1.0)
-
     dataset = tf.data.Dataset.from_tensor_slices((files_1, files_2)).shuffle(len(files_1), seed=seed)
-    dataset = dataset.map(lambda a, b: (load(a), load(b)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.map(lambda a, b: (load_1(a), load_2(b)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return _batched(dataset, batch_size, seed, 0, repeat)
 
 

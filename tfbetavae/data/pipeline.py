@@ -121,29 +121,22 @@ def array_dataset(images: np.ndarray, batch_size: int = 64, seed: int = 0, repea
     )
 
 
-def image_folder_dataset(
-    folder: str | os.PathLike,
-    image_size: tuple[int, int] = (64, 64),
-    channels: int = 1,
-    batch_size: int = 64,
-    seed: int = 0,
-    repeat: bool = True,
-) -> tf.data.Dataset:
-    """Training batches from every image file under ``folder`` (png, jpg, bmp, gif), resized to ``image_size``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder not found: {folder}")
+def image_files(folder: str | os.PathLike) -> list[str]:
+    """Every image file under ``folder`` (``IMAGE_EXTENSIONS``), sorted by path: the order two folders of pairs align in."""
+    return sorted(str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def image_loader(image_size: tuple[int, int], channels: int, folder: str | os.PathLike):
+    """``load(path) -> image``: one file decoded with ``channels`` (1 or 3), float32 in [0, 1], resized to
+    ``image_size``; the first file of another size is named in one warning about ``folder``."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-    files = sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not files:
-        raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found under {folder}")
-
+    image_size = tuple(int(v) for v in image_size)
     said: list[bool] = []
     lock = threading.Lock()
 
     def say_resized(path, size):
-        with lock:  # once per pipeline, though its map runs in parallel and a mixed folder hits this often
+        with lock:  # once per loader, though its map runs in parallel and a mixed folder hits this often
             if said:
                 return True
             said.append(True)
@@ -163,6 +156,25 @@ def image_folder_dataset(
             image = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), image_size, antialias=True)
         return tf.clip_by_value(image, 0.0, 1.0)
 
+    return load
+
+
+def image_folder_dataset(
+    folder: str | os.PathLike,
+    image_size: tuple[int, int] = (64, 64),
+    channels: int = 1,
+    batch_size: int = 64,
+    seed: int = 0,
+    repeat: bool = True,
+) -> tf.data.Dataset:
+    """Training batches from every image file under ``folder`` (png, jpg, bmp, gif), resized to ``image_size``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    load = image_loader(image_size, channels, folder)
+    files = image_files(folder)
+    if not files:
+        raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found under {folder}")
     dataset = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if repeat:
