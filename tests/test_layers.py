@@ -15,18 +15,22 @@ PACKAGE = ROOT / "tfbetavae"
 MARKER = "<!-- layers: tests/test_layers.py reads this block -->"
 
 
-def _layers() -> dict[str, int]:
-    """Module or package name (``runs``, ``data``) -> its floor, from the docs' block (lowest floor first)."""
+def _block_names() -> list[list[str]]:
+    """The names on each floor of the docs' block, as written (``runs``, ``data/``), lowest floor first."""
     text = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
     block = re.search(re.escape(MARKER) + r"\n```text\n(.*?)```", text, re.S)
     assert block, f"docs/development.md lost its layers block ({MARKER})"
-    floors = {}
-    for number, line in enumerate(block.group(1).strip().splitlines()):
+    floors = []
+    for line in block.group(1).strip().splitlines():
         modules = line.split("#")[0].split()[1:]  # "floor  module module/ ...  # what lives there"
         assert modules, f"a floor without modules: {line!r}"
-        for name in modules:
-            floors[name.rstrip("/")] = number
+        floors.append(modules)
     return floors
+
+
+def _layers() -> dict[str, int]:
+    """Module or package name (``runs``, ``data``) -> its floor, from the docs' block (lowest floor first)."""
+    return {name.rstrip("/"): number for number, names in enumerate(_block_names()) for name in names}
 
 
 def _module_names() -> dict[str, Path]:
@@ -108,3 +112,17 @@ def test_the_check_finds_what_it_looks_for(tmp_path):
     assert _imports(source, _module_names()) == {"tfbetavae.training", "tfbetavae.runs"}
     floors = _layers()
     assert floors["runs"] < floors["model"] < floors["loading"] < floors["training"] < floors["metrics"] < floors["cli"]
+
+
+def test_the_block_writes_packages_as_packages():
+    """``name/`` is a package folder and a bare ``name`` a module file (``tfbetavae`` the package itself), so the map
+    still tells the truth after a module becomes a package (viz.py -> viz/)."""
+    wrong = []
+    for name in (name for names in _block_names() for name in names):
+        is_package = (PACKAGE / name.rstrip("/") / "__init__.py").is_file()
+        is_module = (PACKAGE / f"{name}.py").is_file() or name == "tfbetavae"
+        if name.endswith("/") and not is_package:
+            wrong.append(f"{name} is written as a package, but tfbetavae/{name} has no __init__.py")
+        elif not name.endswith("/") and not is_module:
+            wrong.append(f"{name} is a package: write it {name}/" if is_package else f"{name} is no module of tfbetavae")
+    assert not wrong, "docs/development.md's layers block:\n" + "\n".join(wrong)
