@@ -113,6 +113,17 @@ def test_identical_images_share_every_dimension(cls, small_pairs):
     np.testing.assert_allclose(terms["loss"].numpy(), terms["reconstruction"].numpy() + 3.0 * terms["kl"].numpy(), rtol=1e-6)
 
 
+def test_train_on_batch_takes_a_pair_batch(small_pairs):
+    """Keras packs train_on_batch's batch as (x, None, None); a pair model still sees (x1, x2) (study plans price
+    pair objectives this way)."""
+    model = build_model("ada-gvae", **SMALL)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    batch = (small_pairs[0][:8], small_pairs[1][:8])
+    logs = model.train_on_batch(batch, return_dict=True)
+    assert np.isfinite(logs["loss"]) and 0 <= logs["shared_dims"] <= SMALL["latent_dim"]
+    assert np.isfinite(model.test_on_batch(batch, return_dict=True)["loss"])
+
+
 @pytest.mark.parametrize("objective,cls", [("ada-gvae", AdaGVAE), ("ada-ml-vae", AdaMLVAE)])
 def test_variants_train_through_fit_save_reload_and_export(objective, cls, small_pairs, tmp_path):
     model = build_model(objective, **SMALL)

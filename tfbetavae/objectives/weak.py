@@ -172,6 +172,9 @@ class PairVAE(BetaVAE):
 
     def _pair_from(self, data):
         """(x1, x2) as float32 from a batch ``(x1, x2)`` (or Keras' ``((x1, x2),)``), or a ValueError naming it."""
+        # Keras packs a batch as (x, y, sample_weight) in train_on_batch/test_on_batch: drop the empty places.
+        while isinstance(data, (tuple, list)) and len(data) > 1 and data[-1] is None:
+            data = data[:-1]
         while isinstance(data, (tuple, list)) and len(data) == 1:
             data = data[0]
         if not isinstance(data, (tuple, list)) or len(data) != 2:
