@@ -1,7 +1,10 @@
 """A tiny study run as a subprocess by tests/test_study.py (kill-and-resume, local chief + 2 workers).
 
 Usage: python tests/study_process.py STUDY_DIR [WORKERS]. Two β values × two seeds, scored at steps 10, 20
-and 30 with MIG and the β-VAE score at toy sizes (quick, not meaningful numbers).
+and 30 with MIG and the β-VAE score at toy sizes (quick, not meaningful numbers), on ``small_networks``: these
+tests are about the grid's bookkeeping across processes, and the MLP pair traces in a fraction of the time of the
+standard networks (which tests/test_study.py's in-process toy study trains). The plan names the factory, so local
+workers import it: the caller puts tests/ on their PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def main() -> int:
     from tfbetavae.studies import study
 
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    study(sys.argv[1], workers=workers, threads=1, **TINY)
+    study(sys.argv[1], workers=workers, threads=1, networks="study_process:small_networks", **TINY)
     return 0
 
 
