@@ -1,4 +1,5 @@
-"""Compare β-VAE (β = 1, 4, 16), β-TCVAE and FactorVAE on procedural dSprites at one training budget.
+"""Compare β-VAE (β = 1, 4, 16), β-TCVAE, FactorVAE, DIP-VAE-I and DIP-VAE-II on procedural dSprites at one
+training budget.
 
 Every model gets the same architecture, seed, data stream, batch size, number of steps and learning rate, then
 the same metric points: β-VAE score and FactorVAE score (eval accuracy, disentanglement_lib protocol with
@@ -33,10 +34,10 @@ import numpy as np  # noqa: E402
 from tfbetavae import BetaVAE, ProceduralDSprites, train  # noqa: E402
 from tfbetavae.data.ground_truth import GroundTruthData  # noqa: E402
 from tfbetavae.metrics import beta_vae_score, factor_vae_score, mig  # noqa: E402
-from tfbetavae.objectives import BetaTCVAE, FactorVAE, dataset_size_of  # noqa: E402
+from tfbetavae.objectives import DIPVAE, BetaTCVAE, FactorVAE, dataset_size_of  # noqa: E402
 from tfbetavae.training import new_model  # noqa: E402
 
-MODEL_NAMES = ("beta_vae_1", "beta_vae_4", "beta_vae_16", "beta_tcvae", "factor_vae")
+MODEL_NAMES = ("beta_vae_1", "beta_vae_4", "beta_vae_16", "beta_tcvae", "factor_vae", "dip_vae_i", "dip_vae_ii")
 TABLE_FILE = "objectives_comparison.md"
 JSON_FILE = "objectives_comparison.json"
 PLOT_FILE = "objectives_tradeoff.png"
@@ -100,6 +101,8 @@ def comparison_model(name: str, data: GroundTruthData, args: argparse.Namespace)
         return new_model("beta-tcvae", tc_weight=args.tc_beta, dataset_size=dataset_size_of(data), **common)
     if name == "factor_vae":
         return new_model("factor-vae", tc_weight=args.factor_gamma, **common)
+    if name in ("dip_vae_i", "dip_vae_ii"):  # λ_d from λ_od as in the library (10·λ_od for I, λ_od for II)
+        return new_model(name.replace("_", "-"), lambda_od=args.dip_lambda_od, **common)
     raise ValueError(f"unknown model {name!r}; choose from {list(MODEL_NAMES)}")
 
 
@@ -108,6 +111,8 @@ def short_name(model: BetaVAE) -> str:
         return "β-TCVAE"
     if isinstance(model, FactorVAE):
         return "FactorVAE"
+    if isinstance(model, DIPVAE):
+        return f"DIP-VAE-{model.dip_type.upper()}"
     return f"β-VAE {model.beta:g}"
 
 
@@ -116,6 +121,8 @@ def describe(model: BetaVAE) -> str:
         return f"β-TCVAE (α={model.alpha:g}, β={model.beta:g}, γ={model.gamma:g})"
     if isinstance(model, FactorVAE):
         return f"FactorVAE (γ={model.gamma:g})"
+    if isinstance(model, DIPVAE):
+        return f"DIP-VAE-{model.dip_type.upper()} (λ_od={model.lambda_od:g}, λ_d={model.lambda_d:g})"
     return f"β-VAE (β={model.beta:g})"
 
 
@@ -185,9 +192,9 @@ def plot_tradeoff(results: list[dict], path: Path, title: str) -> Path:
     from matplotlib.figure import Figure  # noqa: PLC0415
 
     metrics = (("beta_vae_score", "β-VAE score"), ("factor_vae_score", "FactorVAE score"), ("mig", "MIG"))
-    figure = Figure(figsize=(12, 3.8), dpi=80)
+    figure = Figure(figsize=(12, 4.2), dpi=80)
     FigureCanvasAgg(figure)
-    colours = dict(zip(MODEL_NAMES, ("#9ecae1", "#4292c6", "#08519c", "#e6550d", "#31a354")))
+    colours = dict(zip(MODEL_NAMES, ("#9ecae1", "#4292c6", "#08519c", "#e6550d", "#31a354", "#756bb1", "#c51b8a")))
     for index, (key, label) in enumerate(metrics):
         axes = figure.add_subplot(1, len(metrics), index + 1)
         for r in results:
@@ -199,8 +206,8 @@ def plot_tradeoff(results: list[dict], path: Path, title: str) -> Path:
         axes.grid(alpha=0.3)
     figure.suptitle(title, fontsize=10)
     handles, labels = figure.axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
-    figure.tight_layout(rect=(0, 0.08, 1, 0.95))
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.08 if len(labels) <= 4 else 0.13, 1, 0.95))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     return path
@@ -219,6 +226,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--tc-beta", type=float, default=6.0, help="β of β-TCVAE (weight of the total correlation)")
     parser.add_argument("--factor-gamma", type=float, default=35.0, help="γ of FactorVAE")
+    parser.add_argument("--dip-lambda-od", type=float, default=10.0,
+                        help="λ_od of DIP-VAE-I and -II (the library's default; λ_d = 10·λ_od for I, λ_od for II)")
     parser.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES)
     parser.add_argument("--out", default="docs", help="folder for the table, JSON and plot")
     args = parser.parse_args(argv)

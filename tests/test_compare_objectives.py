@@ -25,10 +25,11 @@ def test_tiny_comparison_writes_table_json_and_plot(compare, tmp_path):
         assert 0.0 <= result["mig"] <= 1.0 and np.isfinite(result["reconstruction"]) and result["reconstruction"] > 0
     table = (tmp_path / compare.TABLE_FILE).read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
-    assert len(rows) == 1 + 5 and "β-TCVAE" in table and "FactorVAE (γ=35)" in table and "β-VAE (β=16)" in table
+    assert len(rows) == 1 + 7 and "β-TCVAE" in table and "FactorVAE (γ=35)" in table and "β-VAE (β=16)" in table
+    assert "DIP-VAE-I (λ_od=10, λ_d=100)" in table and "DIP-VAE-II (λ_od=10, λ_d=10)" in table
     assert "--steps 3" in table
     saved = json.loads((tmp_path / compare.JSON_FILE).read_text())
-    assert saved["settings"]["steps"] == 3 and len(saved["results"]) == 5
+    assert saved["settings"]["steps"] == 3 and len(saved["results"]) == 7
     png = (tmp_path / compare.PLOT_FILE).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 300_000
 
