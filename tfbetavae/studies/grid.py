@@ -190,6 +190,15 @@ class _LogFollower:
                     self.say(f"{name}: {line}")
 
 
+# ``python -m tfbetavae.studies.worker`` would import tfbetavae.studies, and TensorFlow with it, before the worker
+# could hide TensorFlow's start-up lines from the log the chief shows; this imports TensorFlow quietly first.
+_WORKER_START = (
+    "import os, sys; from tfbetavae.progress import import_tensorflow_quietly; "
+    "import_tensorflow_quietly(threads=int(os.environ.get('TFBETAVAE_THREADS', '0')) or None); "
+    "from tfbetavae.studies.worker import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
 def run_local_workers(study_dir: Path, workers: int, threads: int | None, say=print,
                       keras_tuner_output: bool = False) -> None:
     """Serves the grid from this process to ``workers`` local worker processes (KerasTuner chief/worker on
@@ -209,7 +218,7 @@ def run_local_workers(study_dir: Path, workers: int, threads: int | None, say=pr
             "TFBETAVAE_THREADS": str(threads),
         }
         log = open(log_dir / f"worker{index}.log", "a", encoding="utf-8")  # noqa: SIM115 - owned by the child
-        command = [sys.executable, "-m", "tfbetavae.studies.worker", os.fspath(study_dir)]
+        command = [sys.executable, "-c", _WORKER_START, os.fspath(study_dir)]
         children.append((subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                           preexec_fn=die_with_parent), log))
     say(f"{workers} local workers × {threads} thread(s); their lines follow, prefixed, and stay in {log_dir}")
