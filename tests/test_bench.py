@@ -61,7 +61,7 @@ def test_quick_run_writes_every_section(tmp_path):
     assert "| training, tf_function" in done.stdout
     results = json.loads(out.read_text())
     for section in ("machine", "training", "fit", "networks", "independent", "study", "tune", "peak", "data", "metric", "serving",
-                    "isa", "targets"):
+                    "udr", "pairs", "isa", "targets"):
         assert section in results, section
     assert results["quick"] is True
     assert results["machine"]["cpu_count"] >= 1 and "load_before" in results["machine"]
@@ -108,6 +108,13 @@ def test_quick_run_writes_every_section(tmp_path):
     assert all(len(walls) == 1 and _positive(walls[0]) for walls in study["wall_seconds"].values())
     assert "| study scoring share" in done.stdout and "| study wall time" in done.stdout
     assert 0 < results["tune"]["share_default_trial"] < 1 and "| tune scoring share" in done.stdout
+    udr = results["udr"]
+    assert _positive(udr["seconds_per_pair"]["seconds"]) and udr["seconds_per_model_encoded"] >= 0
+    assert udr["paper_study_seconds"] >= 15 * 14 * udr["seconds_per_pair"]["seconds"] - 0.1
+    assert "| UDR, per model pair" in done.stdout
+    pairs = results["pairs"]
+    assert _positive(pairs["pair_step"]["pairs_per_s"]) and _positive(pairs["pair_step_vs_image_step"])
+    assert "| pair step (ada-gvae" in done.stdout
 
     peak = results["peak"]
     for key in ("numpy_gflops", "tf_gflops", "peak_gflops", "achieved_gflops", "share_of_peak"):

@@ -16,11 +16,13 @@ from . import (
     metric,
     networks,
     op_profile,
+    pairs,
     report,
     serving,
     study,
     training,
     tune,
+    udr,
 )
 from .children import NATIVE, isa_environment
 from .config import DEFAULT_STEPS_PER_EXECUTION, FULL, MODES, PRECISIONS, QUICK, Context
@@ -37,6 +39,8 @@ SECTIONS = {
     "tune": tune.run,
     "data": data.run,  # after training: it compares the pipeline with training's consumption
     "metric": metric.run,
+    "udr": udr.run,
+    "pairs": pairs.run,
     "serving": serving.run,
     "clients": clients.run,
     "isa": isa.run,
@@ -121,9 +125,12 @@ def main(argv=None) -> dict:
     results = {"machine": machine_info(threads, args.inter_threads), "quick": bool(args.quick), "config": dict(cfg)}
     context.results = results
     start = time.perf_counter()
+    section_seconds = results["section_seconds"] = {}  # where a benchmark run's own time goes
     for name, run in SECTIONS.items():
         if name in sections:
+            began = time.perf_counter()
             results.update(run(context))
+            section_seconds[name] = round(time.perf_counter() - began, 1)
     if args.investigate:
         results.update(investigate.run(context))
     results["machine"]["load_after"] = load()

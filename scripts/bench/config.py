@@ -28,6 +28,7 @@ FULL = {
     "independent_rounds": 3,
     "study_steps": 500,
     "study_grid_steps": 250,
+    "study_grid_betas": "1,4",
     "study_rounds": 1,
     "tune_steps": 300,
     "networks_steps": 30,
@@ -38,6 +39,11 @@ FULL = {
     "profile_rounds": 7,
     "profile_trace_steps": 10,
     "profile_verbose_steps": 5,
+    "pairs_steps": 15,
+    "pairs_rounds": 7,
+    "udr_points": 1000,
+    "udr_models": 4,
+    "udr_rounds": 3,
 }
 QUICK = {
     "rounds": 2,
@@ -59,6 +65,7 @@ QUICK = {
     "independent_rounds": 1,
     "study_steps": 4,
     "study_grid_steps": 3,
+    "study_grid_betas": "1",  # two cells (2 seeds): enough for two workers
     "study_rounds": 1,
     "study_sizes": {
         "beta_vae": {"num_train": 4, "num_eval": 2}, "beta_vae_paper": {"num_train": 4, "num_eval": 2},
@@ -74,6 +81,11 @@ QUICK = {
     "profile_rounds": 1,
     "profile_trace_steps": 2,
     "profile_verbose_steps": 1,
+    "pairs_steps": 2,
+    "pairs_rounds": 2,
+    "udr_points": 128,
+    "udr_models": 3,
+    "udr_rounds": 1,
 }
 PRECISIONS = ("float32", "bfloat16")
 MODES = ("eager", "tf_function", "xla")

@@ -145,6 +145,20 @@ def table(results: dict) -> str:
                 f"| β-VAE score evaluation | {rate:.0f} images/s | {key.replace('_', ' ')} {bare:.0f} images/s "
                 f"| {rate / bare:.0%} |"
             )
+    udr = results.get("udr")
+    if udr:
+        rows.append(
+            f"| UDR, per model pair (Lasso, {udr['latent_dim']} dims, {udr['points']:,} points) | "
+            f"{udr['seconds_per_pair']['seconds']:.3f} s | per model encoded {udr['seconds_per_model_encoded']:.2f} s | "
+            f"15 models (3 settings × 5 seeds) ≈ {udr['paper_study_seconds']:.0f} s |"
+        )
+    pairs = results.get("pairs")
+    if pairs:
+        rows.append(
+            f"| pair step (ada-gvae, {pairs['batch_size']} pairs) | {pairs['pair_step']['pairs_per_s']:.0f} pairs/s | "
+            f"image step {pairs['image_step']['images_per_s']:.0f} images/s | one pair step = "
+            f"{pairs['pair_step_vs_image_step']:.2f} image steps |"
+        )
     serving = results.get("serving")
     if serving:
         size = serving["batch_throughput"]

@@ -11,11 +11,11 @@ from pathlib import Path
 from .measure import load, median
 
 
-def _timed_study(folder: Path, workers: int, threads: int, steps: int) -> float:
-    """Wall seconds of a small real study (2 β × 2 seeds, fast scoring) run as ``tfbetavae study``."""
+def _timed_study(folder: Path, workers: int, threads: int, steps: int, betas: str) -> float:
+    """Wall seconds of a small real study (``betas`` × 2 seeds, fast scoring) run as ``tfbetavae study``."""
     command = [
         sys.executable, "-c", "import sys; from tfbetavae.cli import main; sys.exit(main(sys.argv[1:]))",
-        "study", str(folder), "--betas", "1,4", "--seeds", "0,1", "--eval-steps", str(steps), "--fast",
+        "study", str(folder), "--betas", betas, "--seeds", "0,1", "--eval-steps", str(steps), "--fast",
         "--scores", "mig", "--workers", str(workers), "--threads", str(threads),
     ]
     start = time.perf_counter()
@@ -31,17 +31,18 @@ def bench_study(cfg: dict, cores: int, log) -> dict:
     * Scoring share: one run of the default setting trains ``study_steps`` steps, then is scored once with the
       study's default scores and sizes (the metric catalogue's ``study`` preset); the share is extrapolated to a 10,000-step run scored
       once (at its end) and three times (2,500 / 5,000 / 10,000, as in the paper study).
-    * Throughput: the same small study (2 β × 2 seeds × ``study_grid_steps`` steps, fast scoring) run as one
+    * Throughput: the same small study (``study_grid_betas`` × 2 seeds × ``study_grid_steps`` steps, fast scoring) run as one
       process with ``cores`` threads and as ``cores`` local worker processes with one thread each.
     """
     from tfbetavae.data import ProceduralDSprites
-    from tfbetavae.studies.runner import DEFAULT_SCORES, Setting, build_model, make_plan, score_model
+    from tfbetavae.studies.cell import cell_model, score_model
+    from tfbetavae.studies.plan import DEFAULT_SCORES, Setting, make_plan
     from tfbetavae.training import train
 
     data = ProceduralDSprites()
     steps = cfg["study_steps"]
     plan = make_plan([Setting()], [0], [steps], DEFAULT_SCORES, metric_sizes=cfg.get("study_sizes"))
-    model = build_model(plan.settings[0], data.observation_shape, 0)
+    model = cell_model(plan.settings[0], data.observation_shape, 0)
     train(model, data, steps=2, verbose=0)  # tracing and pipeline start-up
     start = time.perf_counter()
     train(model, data, steps=steps, seed=1, verbose=0)
@@ -64,10 +65,11 @@ def bench_study(cfg: dict, cores: int, log) -> dict:
         for round_index in range(cfg["study_rounds"]):
             for name, (workers, threads) in layouts.items():
                 target = Path(folder) / f"{round_index}-{workers}x{threads}"
-                walls[name].append(_timed_study(target, workers, threads, cfg["study_grid_steps"]))
+                walls[name].append(_timed_study(target, workers, threads, cfg["study_grid_steps"], cfg["study_grid_betas"]))
     log(f"  study layouts done, load {load()}")
     names = list(layouts)
-    result["grid"] = f"2 beta x 2 seeds x {cfg['study_grid_steps']} steps, fast scoring"
+    betas = len(cfg["study_grid_betas"].split(","))
+    result["grid"] = f"{betas} beta x 2 seeds x {cfg['study_grid_steps']} steps, fast scoring"
     result["wall_seconds"] = {name: [round(w, 1) for w in walls[name]] for name in names}
     result["workers_vs_threads"] = round(median(walls[names[0]]) / median(walls[names[1]]), 3)
     # A 3-β × 3-seed × 10,000-step study scored 3 times per run, from the parts measured above, with the
