@@ -51,6 +51,12 @@ def test_a_study_scores_posterior_draws_and_records_them(sampled_study):
     sampled, mean = _mig(model, "sampled", row["eval_seed"]), _mig(model, "mean", row["eval_seed"])
     assert row["mig"] == pytest.approx(sampled, abs=1e-6)
     assert abs(sampled - mean) > 1e-4, (sampled, mean)
+    from tfbetavae.studies import report
+
+    report(sampled_study, verbose=False)  # the summary and the CSV say the codes were sampled
+    assert "on sampled codes" in (sampled_study / "summary.md").read_text()
+    header = (sampled_study / "results.csv").read_text().splitlines()[0].split(",")
+    assert header.index("representation") < header.index("mig")  # with the record, before the scores
 
 
 def test_a_resumed_study_refuses_the_other_representation_by_name(sampled_study, capsys):

@@ -23,7 +23,7 @@ RESULT_COLUMNS = (
     "precision", "seed", "step", "wall_seconds", "train_seconds", "metric_seconds", "fast",
 )
 # Columns of rows written since scores record their data set and how they were measured (metric_sizes as JSON).
-RECORD_COLUMNS = ("data", "protocol", "metric_sizes", "held_out_images", "eval_seed")
+RECORD_COLUMNS = ("data", "protocol", "metric_sizes", "held_out_images", "eval_seed", "representation")
 
 
 def collect_results(study_dir: str | os.PathLike) -> list[dict]:

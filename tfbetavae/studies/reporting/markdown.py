@@ -85,6 +85,7 @@ def _measured(study: _Study) -> str | None:
                       for name, given in (record.get("metric_sizes") or {}).items())
     held_out = record.get("held_out_images")
     text = f"Scored under the {record['protocol']} metric protocol (see docs/metrics.md)"
+    text += " on sampled codes (one posterior draw per image)" if record.get("representation") == "sampled" else ""
     text += f" with metric sizes: {sizes}" if sizes else ""
     text += f"; reconstruction and KL on {held_out:,} held-out images" if held_out else ""
     return text + "."

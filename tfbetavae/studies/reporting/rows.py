@@ -21,7 +21,7 @@ SETTING_KEYS = (
 )
 COST_KEYS = ("wall_seconds", "train_seconds", "metric_seconds", "fast")
 # How the scores were measured (rows written since scores record it): not scores themselves.
-RECORD_KEYS = ("protocol", "metric_sizes", "held_out_images", "eval_seed")
+RECORD_KEYS = ("protocol", "metric_sizes", "held_out_images", "eval_seed", "representation")
 _NOT_SCORES = frozenset(IDENTITY_KEYS + SETTING_KEYS + COST_KEYS + RECORD_KEYS)
 
 # name -> (readable label, higher is better: True / False / None when neither): the metric catalogue's.
