@@ -22,6 +22,8 @@ def print_plan(directory: str | Path, **kwargs) -> None:
     a = bound.arguments
     if a["scores"] is None:  # study()'s choice for data with known factors, which both drivers' data sets have
         a["scores"] = DEFAULT_SCORES
+    if a.get("objectives") is None:  # study()'s default grid: the β-VAE
+        a["objectives"] = ("beta-vae",)
     grid = a["settings"] if a["settings"] is not None else make_settings(**_taken_by(make_settings, a))
     eval_steps = a["eval_steps"] if a["eval_steps"] is not None else [a["steps"]]
     options = {k: v for k, v in _taken_by(make_plan, a).items() if k not in ("settings", "seeds", "eval_steps")}
