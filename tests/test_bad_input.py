@@ -261,11 +261,10 @@ def test_search_settings_are_checked_and_named(kwargs):
 @given(st.floats(0, 1), st.floats(allow_nan=True, allow_infinity=True), st.one_of(st.floats(allow_nan=True), junk))
 @counted
 def test_constrained_score_ranks_feasible_trials_first(score, reconstruction, bound):
-    try:
-        limit = float(bound)
-        valid_bound = not isinstance(bound, bool) and math.isfinite(limit) and limit > 0
-    except (TypeError, ValueError):
-        valid_bound = False
+    # A number (not a bool, not a numeric string such as '1': text is refused as every number argument is).
+    is_number = isinstance(bound, (int, float, np.integer, np.floating)) and not isinstance(bound, (bool, np.bool_))
+    limit = float(bound) if is_number else math.nan
+    valid_bound = is_number and math.isfinite(limit) and limit > 0
     if not valid_bound:
         with pytest.raises(ValueError, match="max_reconstruction"):
             constrained_score(score, reconstruction, bound)
