@@ -75,12 +75,13 @@ def make_precision_model(precision: str, steps_per_execution: int = 1, seed: int
 
 
 def bare_step_runner(model, images, steps: int):
-    """images/s of ``steps`` calls of the model's ``train_step`` as one tf.function on a fixed batch."""
+    """images/s of ``steps`` calls of the model's ``train_step`` as one tf.function on a fixed batch (``images``, or
+    a tuple ``(x1, x2)`` for a pair model: then pairs/s)."""
     import tensorflow as tf
 
     model.optimizer.build(model.trainable_variables)
     step = tf.function(model.train_step)
-    batch = tf.constant(images)
+    batch = tuple(tf.constant(side) for side in images) if isinstance(images, tuple) else tf.constant(images)
     for _ in range(2):
         step(batch)  # trace and warm up
 

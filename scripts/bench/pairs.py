@@ -12,28 +12,6 @@ from .measure import load, paired, summary
 from .models import bare_step_runner, make_images, make_model
 
 
-def pair_step_runner(model, first, second, steps: int):
-    """Pairs/s of ``steps`` calls of a pair model's ``train_step`` on a fixed batch of pairs."""
-    import tensorflow as tf
-
-    model.optimizer.build(model.trainable_variables)
-    step = tf.function(model.train_step)
-    batch = (tf.constant(first), tf.constant(second))
-    for _ in range(2):
-        step(batch)  # trace and warm up
-
-    def run():
-        import time
-
-        start = time.perf_counter()
-        for _ in range(steps):
-            logs = step(batch)
-        float(logs["loss"])
-        return steps * BATCH_SIZE / (time.perf_counter() - start)
-
-    return run
-
-
 def bench_pairs(cfg: dict, log) -> dict:
     import keras
 
@@ -46,7 +24,7 @@ def bench_pairs(cfg: dict, log) -> dict:
     keras.utils.set_random_seed(0)
     pair_model = build_model("ada-gvae", seed=0)
     compile_model(pair_model)
-    pair_step = pair_step_runner(pair_model, images, make_images(BATCH_SIZE, seed=1), steps)
+    pair_step = bare_step_runner(pair_model, (images, make_images(BATCH_SIZE, seed=1)), steps)
     image_rates, pair_rates = [], []
     for _ in range(cfg["pairs_rounds"]):
         image_rates.append(image_step())
